@@ -1,0 +1,30 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// sagedev depends on nothing but the Swift toolchain (Foundation, Dispatch, Glibc, Swift Testing).
+let package = Package(
+    name: "sagedev",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "sagedev", targets: ["sagedev"]),
+    ],
+    targets: [
+        // Glibc pieces Swift cannot see without _GNU_SOURCE (pidfd_open, POSIX_SPAWN_SETSID, closefrom, ucred).
+        .target(name: "CSageSystem"),
+        // Bytes, crypto, protocol state machines and decoders. No I/O.
+        .target(name: "SageWire"),
+        // The only module that talks to the OS.
+        .target(name: "SageSystem", dependencies: ["CSageSystem"]),
+        .target(name: "SageCore", dependencies: ["SageWire", "SageSystem"]),
+        .target(name: "SageCLI", dependencies: ["SageCore"]),
+        .executableTarget(name: "sagedev", dependencies: ["SageCLI"]),
+        .executableTarget(name: "sagedev-bench", dependencies: ["SageCore"], path: "bench/Sources/sagedev-bench"),
+
+        .testTarget(name: "SageWireTests", dependencies: ["SageWire"]),
+        .testTarget(name: "SageSystemTests", dependencies: ["SageSystem"]),
+        .testTarget(name: "SageCoreTests", dependencies: ["SageCore"]),
+        .testTarget(name: "SageCLITests", dependencies: ["SageCLI"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["SageCLI", "SageCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

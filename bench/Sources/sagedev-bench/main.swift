@@ -1,0 +1,2 @@
+import SageCore
+print("usage: sagedev-bench <fuzz|probe-cost> …")
