@@ -27,3 +27,6 @@ int csage_window_columns(int fd) {
 }
 int csage_pipe2_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 int csage_accept4(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); }
+int csage_spawn_addchdir(void *fa, const char *dir) {
+    return posix_spawn_file_actions_addchdir_np((posix_spawn_file_actions_t *)fa, dir);
+}

@@ -11,4 +11,5 @@ int csage_errno(void);
 int csage_window_columns(int fd);
 int csage_pipe2_cloexec(int fds[2]);
 int csage_accept4(int fd);
+int csage_spawn_addchdir(void *file_actions, const char *dir);
 #endif
