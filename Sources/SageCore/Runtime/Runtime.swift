@@ -1,0 +1,51 @@
+import SageSystem
+
+/// What a runtime tells the engine. Runtimes emit these from any thread; the engine hops to its own queue.
+public enum RuntimeEvent: Sendable, Equatable {
+    /// The service's main process or container ended.
+    case exited(ServiceName, ExitStatus)
+}
+
+/// A started service, as the runtime knows it.
+public struct RunningService: Sendable, Equatable {
+    /// The main pid on the host (native), or the container's pid as the engine reports it (compose), if known.
+    public var pid: Int32?
+    /// Container id and name (compose).
+    public var containerID: String?
+    public var containerName: String?
+    public var startedAt: Double  // wall clock seconds
+    public init(pid: Int32? = nil, containerID: String? = nil, containerName: String? = nil, startedAt: Double = wallClockSeconds()) {
+        self.pid = pid; self.containerID = containerID; self.containerName = containerName; self.startedAt = startedAt
+    }
+}
+
+/// The seam between the engine (which decides) and a way of running the four services (which carries out).
+/// Every method may block (it runs on a worker thread, never on the engine's queue) and has its own deadline.
+public protocol ServiceRuntime: AnyObject, Sendable {
+    /// "native" or "compose".
+    var kind: String { get }
+    /// Set by the engine before any other call; the runtime reports exits through it.
+    func setEventHandler(_ handler: @escaping @Sendable (RuntimeEvent) -> Void)
+    /// One-time preparation before starting: initdb, compose file, images. Idempotent; throws a message that says what to fix.
+    func prepare(_ config: Config) throws
+    /// Finds services a previous daemon left running and takes them over (after a daemon crash).
+    func adopt(_ config: Config) -> [ServiceName: RunningService]
+    /// Starts a service; returns once it is started (not healthy). Its output goes to the log store.
+    func start(_ service: ServiceName, config: Config) throws -> RunningService
+    /// Stops a service gracefully (with escalation); returns when it is gone.
+    func stop(_ service: ServiceName, config: Config) throws
+    /// Runs a one-shot job (migrate/seed/install command) in a service's context; output goes to the log store too.
+    func runJob(_ command: String, service: ServiceName, config: Config, deadline: Deadline) throws -> CompletedProcess
+    /// Extra fields for `status` (container id, compose health, ports…).
+    func details(_ service: ServiceName, config: Config) -> [String: String]
+    /// Removes what `prepare` made that holds data (volumes / data directories). Only with the user's consent.
+    func removeData(config: Config) throws
+}
+
+/// The one error type of the runtimes: what failed, on which service/value, and what to do next.
+public struct RuntimeError: Error, Sendable, CustomStringConvertible {
+    public var service: ServiceName?
+    public var message: String
+    public init(_ service: ServiceName?, _ message: String) { self.service = service; self.message = message }
+    public var description: String { service.map { "\($0.rawValue): \(message)" } ?? message }
+}
