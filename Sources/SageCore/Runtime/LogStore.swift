@@ -31,6 +31,34 @@ public final class LogStore: @unchecked Sendable {
 
     /// Appends raw output bytes; complete lines are stored, a trailing partial line waits for the rest.
     public func append(_ service: String, bytes: [UInt8]) {
+        for l in splitLines(service, bytes) { record(service, l, persist: true) }
+    }
+
+    /// Takes output that is already in the service's log file (the service writes it there itself) into memory.
+    public func ingest(_ service: String, bytes: [UInt8]) {
+        for l in splitLines(service, bytes) { record(service, l, persist: false) }
+    }
+
+    /// Rotates a file that a process holds open in append mode: copy it aside, then truncate it in place.
+    public func copyTruncate(_ service: String) {
+        lock.locked {
+            let p = path(for: service)
+            if let f = files[service] { close(f.fd); files[service] = nil }
+            unlink("\(p).\(keep)")
+            if keep > 1 { for i in stride(from: keep - 1, through: 1, by: -1) { rename("\(p).\(i)", "\(p).\(i + 1)") } }
+            if let bytes = FileDescriptor.readFile(p, limit: Int.max) {
+                try? FileDescriptor.writeFileAtomically("\(p).1", bytes, mode: 0o644)
+            }
+            truncate(p, 0)
+        }
+    }
+
+    /// Appends one line (without its newline).
+    public func appendLine(_ service: String, _ text: String, time: Double = wallClockSeconds()) {
+        record(service, text, persist: true, time: time)
+    }
+
+    private func splitLines(_ service: String, _ bytes: [UInt8]) -> [String] {
         var lines: [String] = []
         lock.locked {
             var buf = partial[service, default: []] + bytes
@@ -43,18 +71,17 @@ public final class LogStore: @unchecked Sendable {
             if buf.count > 64 * 1024 { lines.append(String(decoding: buf, as: UTF8.self)); buf = [] }
             partial[service] = buf
         }
-        for l in lines { appendLine(service, l) }
+        return lines
     }
 
-    /// Appends one line (without its newline).
-    public func appendLine(_ service: String, _ text: String, time: Double = wallClockSeconds()) {
+    private func record(_ service: String, _ text: String, persist: Bool, time: Double = wallClockSeconds()) {
         let line = Line(service: service, time: time, text: text)
         let subs: [@Sendable (Line) -> Void] = lock.locked {
             var ring = rings[service, default: []]
             ring.append(line)
             if ring.count > ringCapacity { ring.removeFirst(ring.count - ringCapacity) }
             rings[service] = ring
-            writeToFile(service, text + "\n")
+            if persist { writeToFile(service, text + "\n") }
             return Array(subscribers.values)
         }
         for s in subs { s(line) }

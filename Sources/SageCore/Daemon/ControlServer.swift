@@ -1,0 +1,187 @@
+import Foundation
+import Glibc
+import Dispatch
+import SageSystem
+
+/// Accepts control connections on the project's Unix socket. Refuses other uids (SO_PEERCRED), caps request lines at
+/// 1 MiB, disconnects stalled clients, and never lets one client's garbage reach the engine.
+public final class ControlServer: @unchecked Sendable {
+    public typealias Handler = @Sendable (_ request: [String: Any], _ connection: ControlConnection) -> Void
+
+    let listener: Listener
+    let queue: DispatchQueue
+    private var source: DispatchSourceRead?
+    private let handler: Handler
+    private var connections: [ObjectIdentifier: ControlConnection] = [:]
+    /// A client that sends part of a line and then nothing for this long is disconnected.
+    let stallSeconds: Double
+
+    public init(path: String, queue: DispatchQueue, stallSeconds: Double = 10, handler: @escaping Handler) throws {
+        self.listener = try Listener.unix(path: path, mode: 0o600)
+        self.queue = queue; self.handler = handler; self.stallSeconds = stallSeconds
+    }
+
+    public func start() {
+        let src = DispatchSource.makeReadSource(fileDescriptor: listener.fd, queue: queue)
+        src.setEventHandler { [weak self] in self?.acceptAll() }
+        src.resume()
+        source = src
+    }
+
+    public func close() {
+        source?.cancel()
+        for c in connections.values { c.close() }
+        connections = [:]
+        unlink(listener.label)
+        listener.close()
+    }
+
+    public var connectionCount: Int { connections.count }
+
+    private func acceptAll() {
+        while let socket = try? listener.accept() {
+            // Only the user who owns the daemon may drive it.
+            if let cred = try? socket.peerCredentials(), cred.uid != geteuid() {
+                var reply = ControlProtocol.encode(ControlProtocol.error(id: nil, code: "forbidden",
+                    "this daemon belongs to uid \(geteuid()); uid \(cred.uid) may not use it"))
+                _ = FileDescriptor.writeAll(socket.fd, &reply)
+                socket.close()
+                continue
+            }
+            let c = ControlConnection(socket: socket, server: self)
+            connections[ObjectIdentifier(c)] = c
+            c.start()
+        }
+    }
+
+    fileprivate func closed(_ c: ControlConnection) { connections[ObjectIdentifier(c)] = nil }
+    fileprivate func dispatch(_ request: [String: Any], from c: ControlConnection) { handler(request, c) }
+}
+
+/// One client. Reads lines; writes replies without blocking the daemon (a client that stops reading is dropped once
+/// 8 MiB of replies wait for it).
+public final class ControlConnection: @unchecked Sendable {
+    let socket: Socket
+    weak var server: ControlServer?
+    private var readSource: DispatchSourceRead?
+    private var writeSource: DispatchSourceWrite?
+    private var inbox: [UInt8] = []
+    private var outbox: [UInt8] = []
+    private var writeSuspended = true
+    private var stallTimer: DispatchWorkItem?
+    public private(set) var isClosed = false
+    /// Cleanup to run when the client goes away (e.g. stop streaming logs to it).
+    private var onClose: [@Sendable () -> Void] = []
+
+    init(socket: Socket, server: ControlServer) { self.socket = socket; self.server = server }
+
+    func start() {
+        guard let server else { return }
+        let r = DispatchSource.makeReadSource(fileDescriptor: socket.fd, queue: server.queue)
+        r.setEventHandler { [weak self] in self?.readable() }
+        let w = DispatchSource.makeWriteSource(fileDescriptor: socket.fd, queue: server.queue)
+        w.setEventHandler { [weak self] in self?.flush() }
+        // The fd may only be closed once both sources have let go of it.
+        let pending = Locked(2)
+        let socket = self.socket
+        let release: @Sendable () -> Void = { if pending.withValue({ $0 -= 1; return $0 }) == 0 { socket.close() } }
+        r.setCancelHandler(handler: release)
+        w.setCancelHandler(handler: release)
+        r.resume()
+        readSource = r
+        writeSource = w
+    }
+
+    /// Runs `f` (on the server queue) when the connection closes.
+    public func whenClosed(_ f: @escaping @Sendable () -> Void) {
+        server?.queue.async { if self.isClosed { f() } else { self.onClose.append(f) } }
+    }
+
+    /// Sends a message (from any thread).
+    public func send(_ object: [String: Any]) {
+        let bytes = ControlProtocol.encode(object)
+        server?.queue.async { self.enqueue(bytes) }
+    }
+
+    private func enqueue(_ bytes: [UInt8]) {
+        guard !isClosed else { return }
+        outbox += bytes
+        if outbox.count > 8 << 20 { close(); return }
+        flush()
+    }
+
+    private func flush() {
+        guard !isClosed else { return }
+        while !outbox.isEmpty {
+            let n = outbox.withUnsafeBytes { Glibc.send(socket.fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n > 0 { outbox.removeFirst(n); continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if writeSuspended { writeSuspended = false; writeSource?.resume() }
+                return
+            }
+            close(); return
+        }
+        if !writeSuspended { writeSuspended = true; writeSource?.suspend() }
+    }
+
+    private func readable() {
+        guard !isClosed else { return }
+        var buf = [UInt8](repeating: 0, count: 65536)
+        let n = buf.withUnsafeMutableBytes { recv(socket.fd, $0.baseAddress!, $0.count, 0) }
+        if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) { close(); return }
+        if n < 0 { return }
+        inbox += buf[0..<n]
+        while let nl = inbox.firstIndex(of: 10) {
+            let line = inbox[..<nl]
+            defer { inbox.removeSubrange(...nl) }
+            if line.allSatisfy({ $0 == 32 || $0 == 13 || $0 == 9 }) { continue }
+            handleLine(line)
+            if isClosed { return }
+        }
+        if inbox.count > ControlProtocol.maxLineBytes {
+            enqueue(ControlProtocol.encode(ControlProtocol.error(id: nil, code: "too-large",
+                "request line over \(ControlProtocol.maxLineBytes) bytes; closing the connection")))
+            close(); return
+        }
+        armStallTimer()
+    }
+
+    /// A partial line that is not completed in time means a stalled or hostile client.
+    private func armStallTimer() {
+        stallTimer?.cancel()
+        guard !inbox.isEmpty, let server else { return }
+        let item = DispatchWorkItem { [weak self] in
+            guard let self, !self.inbox.isEmpty else { return }
+            self.enqueue(ControlProtocol.encode(ControlProtocol.error(id: nil, code: "timeout", "incomplete request line; closing the connection")))
+            self.close()
+        }
+        stallTimer = item
+        server.queue.asyncAfter(deadline: .now() + server.stallSeconds, execute: item)
+    }
+
+    private func handleLine(_ line: ArraySlice<UInt8>) {
+        let request: [String: Any]
+        do { request = try ControlProtocol.decode(line) } catch {
+            enqueue(ControlProtocol.encode(ControlProtocol.error(id: nil, code: "bad-request", "\(error)")))
+            return
+        }
+        guard request["cmd"] is String else {
+            enqueue(ControlProtocol.encode(ControlProtocol.error(id: request["id"], code: "bad-request", "a request needs a \"cmd\" string")))
+            return
+        }
+        server?.dispatch(request, from: self)
+    }
+
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        stallTimer?.cancel()
+        readSource?.cancel()
+        if writeSuspended { writeSource?.resume() }
+        writeSource?.cancel()
+        shutdown(socket.fd, Int32(SHUT_RDWR))
+        server?.closed(self)
+        for f in onClose { f() }
+        onClose = []
+    }
+}

@@ -1,0 +1,260 @@
+import Foundation
+import Glibc
+import Dispatch
+import SageSystem
+
+/// Extra per-service facts for `status` that need a connection (Postgres connections in use, Valkey memory).
+public typealias StatusExtras = @Sendable (ServiceName, Config) -> [String: Any]
+
+/// The per-project daemon: holds the lock, the control socket and the engine, and answers commands.
+public final class Daemon: @unchecked Sendable {
+    public let paths: ProjectPaths
+    public let engine: Engine
+    private let lock: FileLock
+    private let serverQueue = DispatchQueue(label: "sagedev.control")
+    private var server: ControlServer?
+    private let done = DispatchSemaphore(value: 0)
+    private let extras: StatusExtras?
+    private var signalSources: [DispatchSourceSignal] = []
+    /// Commands added by later layers (database, watcher): name → handler.
+    private var extraCommands: [String: @Sendable ([String: Any], ControlConnection) -> Void] = [:]
+    public var onShutdown: (@Sendable () -> Void)?
+
+    public struct AlreadyRunning: Error, CustomStringConvertible {
+        public var pid: Int32?
+        public var description: String {
+            "a sagedev daemon already runs for this project\(pid.map { " (pid \($0))" } ?? ""); use 'sagedev status' or 'sagedev down'"
+        }
+    }
+
+    /// Takes the project's daemon lock (only one daemon per project) and opens the control socket.
+    public init(paths: ProjectPaths, engine: Engine, extras: StatusExtras? = nil) throws {
+        try paths.ensure()
+        guard let lock = try FileLock.tryAcquire(path: paths.daemonLock) else {
+            throw AlreadyRunning(pid: FileLock.holderPid(path: paths.daemonLock))
+        }
+        try? lock.writeOwner(pid: getpid())
+        self.lock = lock
+        self.paths = paths; self.engine = engine; self.extras = extras
+    }
+
+    public func register(_ command: String, _ handler: @escaping @Sendable ([String: Any], ControlConnection) -> Void) {
+        extraCommands[command] = handler
+    }
+
+    /// Serves until `down` or SIGTERM/SIGINT. Returns the exit code.
+    public func run() throws -> Int32 {
+        engine.adoptRunning()
+        let server = try ControlServer(path: paths.socket, queue: serverQueue) { [weak self] req, conn in
+            self?.handle(req, conn)
+        }
+        self.server = server
+        server.start()
+        for sig in [SIGTERM, SIGINT, SIGHUP] {
+            signal(sig, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: sig, queue: serverQueue)
+            src.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.engine.logs.appendLine("daemon", "received \(signalName(sig)); stopping the stack")
+                DispatchQueue.global().async { self.shutdown(stopServices: true) }
+            }
+            src.resume()
+            signalSources.append(src)
+        }
+        engine.logs.appendLine("daemon", "sagedev daemon \(getpid()) serving \(paths.socket) (runtime \(engine.runtime.kind))")
+        done.wait()
+        return 0
+    }
+
+    private let shutdownOnce = Locked(false)
+
+    /// Stops the services (unless the daemon only is asked to go), closes the socket and releases the lock.
+    public func shutdown(stopServices: Bool) {
+        guard shutdownOnce.withValue({ let was = $0; $0 = true; return !was }) else { return }
+        if stopServices { engine.stop(ServiceName.allCases) }
+        onShutdown?()
+        serverQueue.sync { server?.close() }
+        lock.release()
+        done.signal()
+    }
+
+    // MARK: commands
+
+    private func handle(_ req: [String: Any], _ conn: ControlConnection) {
+        // Request ids are integers; anything else is answered with a null id.
+        let id = req["id"] as? Int
+        let cmd = req["cmd"] as? String ?? ""
+        let args = req["args"] as? [String: Any] ?? [:]
+        @Sendable func reply(_ result: [String: Any]) { conn.send(["id": id ?? NSNull(), "ok": true, "result": result]) }
+        @Sendable func fail(_ code: String, _ message: String) { conn.send(ControlProtocol.error(id: id, code: code, message)) }
+        let services: [ServiceName]
+        do { services = try parseServices(args["services"]) } catch { fail("bad-request", "\(error)"); return }
+
+        switch cmd {
+        case "ping":
+            reply(["pid": Int(getpid()), "project": engine.config.projectName, "runtime": engine.runtime.kind])
+        case "status":
+            DispatchQueue.global().async { reply(self.statusJSON()) }
+        case "up", "start":
+            DispatchQueue.global().async { self.bringUp(services, id: id, conn) }
+        case "restart":
+            DispatchQueue.global().async {
+                if let conflict = self.engine.restart(services) { fail("port-conflict", conflict); return }
+                self.awaitHealthy(services, id: id, conn)
+            }
+        case "stop":
+            DispatchQueue.global().async {
+                self.engine.stop(services)
+                reply(["stopped": services.map(\.rawValue)])
+            }
+        case "down":
+            let volumes = args["volumes"] as? Bool ?? false
+            DispatchQueue.global().async {
+                self.engine.stop(ServiceName.allCases)
+                var result: [String: Any] = ["stopped": ServiceName.allCases.map(\.rawValue), "volumesRemoved": false]
+                if volumes {
+                    do { try self.engine.runtime.removeData(config: self.engine.config); result["volumesRemoved"] = true }
+                    catch { result["error"] = "\(error)" }
+                }
+                reply(result)
+                // Let the reply reach the client before the socket goes.
+                self.serverQueue.asyncAfter(deadline: .now() + 0.05) {
+                    DispatchQueue.global().async { self.shutdown(stopServices: false) }
+                }
+            }
+        case "logs":
+            streamLogs(services, tail: args["tail"] as? Int ?? 100, follow: args["follow"] as? Bool ?? false, id: id, conn)
+        case "shutdown":
+            reply([:])
+            DispatchQueue.global().async { self.shutdown(stopServices: false) }
+        default:
+            if let h = extraCommands[cmd] { h(req, conn); return }
+            let known = ["ping", "status", "up", "restart", "stop", "down", "logs", "shutdown"] + extraCommands.keys.sorted()
+            fail("unknown-command", "unknown command \"\(cmd.prefix(64))\"; this daemon knows: \(known.joined(separator: ", "))")
+        }
+    }
+
+    struct BadServices: Error, CustomStringConvertible { var description: String }
+
+    private func parseServices(_ v: Any?) throws -> [ServiceName] {
+        guard let list = v as? [String], !list.isEmpty else { return ServiceName.allCases }
+        return try list.map { n in
+            guard let s = ServiceName(rawValue: n) else {
+                throw BadServices(description: "unknown service \"\(n)\"; the services are \(ServiceName.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return s
+        }.sorted()
+    }
+
+    private func bringUp(_ services: [ServiceName], id: Int?, _ conn: ControlConnection) {
+        // Starting a service means starting what it depends on.
+        var all = Set(services)
+        var changed = true
+        while changed { changed = false; for s in all { for d in s.dependencies where !all.contains(d) { all.insert(d); changed = true } } }
+        let wanted = all.sorted()
+        if let conflict = engine.up(wanted) {
+            conn.send(ControlProtocol.error(id: id, code: "port-conflict", conflict))
+            return
+        }
+        awaitHealthy(wanted, id: id, conn)
+    }
+
+    /// Streams progress to the client until every service is healthy or one gave up.
+    private func awaitHealthy(_ services: [ServiceName], id: Int?, _ conn: ControlConnection) {
+        let finished = Locked(false)
+        let check: @Sendable () -> Void = { [weak self] in
+            guard let self else { return }
+            let outcome = self.engine.upOutcome(services)
+            guard outcome.done, finished.withValue({ let was = $0; $0 = true; return !was }) else { return }
+            var result = self.statusJSON()
+            if let (svc, why) = outcome.failure {
+                result["failed"] = svc?.rawValue ?? "database"
+                result["reason"] = why
+                result["logTail"] = self.engine.logs.tailIncludingFile(svc?.rawValue ?? "database", 20)
+                conn.send(["id": id ?? NSNull(), "ok": false, "error": ["code": "unhealthy", "message": why], "result": result])
+            } else {
+                conn.send(["id": id ?? NSNull(), "ok": true, "result": result])
+            }
+        }
+        let token = engine.observe { notice in
+            switch notice {
+            case .changed(let s, let st, let reason, let ms):
+                conn.send(["id": id ?? NSNull(), "event": "progress", "service": s.rawValue, "state": st.rawValue,
+                           "reason": reason, "elapsedMs": ms])
+            case .step(let name, let message):
+                conn.send(["id": id ?? NSNull(), "event": "step", "step": name, "message": message])
+            }
+            check()
+        }
+        conn.whenClosed { [weak self] in self?.engine.stopObserving(token) }
+        check()
+        // Stop observing once finished (the observer stays cheap until then).
+        DispatchQueue.global().async {
+            while !finished.current && !conn.isClosed {
+                _ = DispatchSemaphore(value: 0).wait(timeout: .now() + 0.5)
+                check()
+            }
+            self.engine.stopObserving(token)
+        }
+    }
+
+    private func streamLogs(_ services: [ServiceName], tail: Int, follow: Bool, id: Int?, _ conn: ControlConnection) {
+        let names = Set(services.map(\.rawValue))
+        var lines: [LogStore.Line] = []
+        for s in services { lines += engine.logs.tail(s.rawValue, tail) }
+        lines.sort { $0.time < $1.time }
+        for l in lines { conn.send(["id": id ?? NSNull(), "event": "log", "service": l.service, "time": l.time, "line": l.text]) }
+        guard follow else { conn.send(["id": id ?? NSNull(), "ok": true, "result": [:]]); return }
+        let token = engine.logs.subscribe { l in
+            guard names.contains(l.service) else { return }
+            conn.send(["id": id ?? NSNull(), "event": "log", "service": l.service, "time": l.time, "line": l.text])
+        }
+        let logs = engine.logs
+        conn.whenClosed { logs.unsubscribe(token) }
+    }
+
+    // MARK: status
+
+    public func statusJSON() -> [String: Any] {
+        let c = engine.config
+        let now = wallClockSeconds()
+        var list: [[String: Any]] = []
+        var allHealthy = true
+        for snap in engine.snapshot() {
+            let s = snap.service, sup = snap.supervisor
+            if snap.wanted && sup.state != .healthy { allHealthy = false }
+            if !snap.wanted { allHealthy = false }
+            var o: [String: Any] = ["name": s.rawValue, "state": sup.state.rawValue, "reason": sup.reason,
+                                    "since": sup.since, "restarts": sup.restarts, "wanted": snap.wanted]
+            switch s {
+            case .postgres: o["url"] = c.postgresURL(redacted: true)
+            case .valkey: o["url"] = c.valkeyURL(redacted: true)
+            default: o["url"] = "http://\(c.urlHost):\(c.port(of: s))"
+            }
+            if let p = sup.lastProbe {
+                let outcome: String
+                switch p { case .ready: outcome = "ready"; case .notReady: outcome = "not-ready"; case .fatal: outcome = "fatal" }
+                o["health"] = ["outcome": outcome, "reason": p.reason, "latencyMs": ((sup.lastProbeLatency ?? 0) * 100).rounded() / 100]
+            }
+            if let r = snap.running {
+                if let pid = r.pid { o["pid"] = Int(pid) }
+                if let cid = r.containerID { o["containerId"] = cid }
+                if let cn = r.containerName { o["container"] = cn }
+                o["uptimeSeconds"] = ((now - r.startedAt) * 10).rounded() / 10
+            }
+            if let e = sup.lastExit {
+                switch e {
+                case .exited(let code): o["lastExit"] = ["code": Int(code)]
+                case .signalled(let sig): o["lastExit"] = ["signal": Int(sig), "signalName": signalName(sig)]
+                }
+            }
+            if !snap.dependencyOutage.isEmpty { o["dependencyOutage"] = snap.dependencyOutage.map(\.rawValue) }
+            o["details"] = engine.runtime.details(s, config: c)
+            if sup.state == .healthy, let extras { for (k, v) in extras(s, c) { o[k] = v } }
+            list.append(o)
+        }
+        return ["project": c.projectName, "directory": paths.root, "runtime": engine.runtime.kind,
+                "daemon": ["pid": Int(getpid()), "uptimeSeconds": ((now - engine.startedAt) * 10).rounded() / 10],
+                "healthy": allHealthy, "services": list]
+    }
+}

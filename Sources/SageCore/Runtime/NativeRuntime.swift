@@ -1,0 +1,399 @@
+import Glibc
+import Dispatch
+import SageSystem
+
+/// Runs the four services as local processes: PostgreSQL 18 and Valkey 8 from the toolchain, the apps through
+/// /bin/sh. Each service gets its own session (so its process group can be signalled whole and it outlives a daemon
+/// crash), writes its output straight into `.sagedev/logs/<service>.log` (so a daemon crash cannot break its stdout),
+/// and leaves a pid file with its /proc start time so that the next daemon can adopt it.
+public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
+    public let kind = "native"
+    public let paths: ProjectPaths
+    public let logs: LogStore
+    private let toolchain: Toolchain
+    private let environment: [String: String]
+    private let queue = DispatchQueue(label: "sagedev.native")
+    private var handler: (@Sendable (RuntimeEvent) -> Void)?
+    private var watched: [ServiceName: Watched] = [:]
+    private var tailer: LogTailer?
+
+    /// One process we watch: our child (exit status known) or an adopted one (only its exit is known).
+    final class Watched: @unchecked Sendable {
+        let pid: Int32
+        let pidfd: Int32
+        let child: ChildProcess?
+        let source: DispatchSourceRead
+        var stopping = false
+        init(pid: Int32, pidfd: Int32, child: ChildProcess?, source: DispatchSourceRead) {
+            self.pid = pid; self.pidfd = pidfd; self.child = child; self.source = source
+        }
+    }
+
+    public init(paths: ProjectPaths, logs: LogStore, environment: [String: String]) {
+        self.paths = paths; self.logs = logs; self.environment = environment
+        self.toolchain = Toolchain(projectDirectory: paths.root, path: environment["PATH"])
+    }
+
+    public func setEventHandler(_ handler: @escaping @Sendable (RuntimeEvent) -> Void) {
+        queue.sync { self.handler = handler }
+    }
+
+    // MARK: preparation
+
+    /// Who runs postgres: ourselves, or (as root, which postgres refuses) an unprivileged OS user.
+    public struct PostgresUser: Sendable { public let name: String?; public let uid: UInt32; public let gid: UInt32 }
+
+    public func postgresUser(_ c: Config) throws -> PostgresUser {
+        guard getuid() == 0 else { return PostgresUser(name: nil, uid: getuid(), gid: getgid()) }
+        let name = c.postgres.osUser ?? "sagedev"
+        if getpwnam(name) == nil {
+            let r = try Subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                                        "--shell", "/usr/sbin/nologin", name], deadline: .after(seconds: 30))
+            guard r.status.isSuccess else {
+                throw RuntimeError(.postgres, "postgres refuses to run as root and OS user '\(name)' could not be created: \(r.stderrText.trimmed); create it or set SAGEDEV_POSTGRES_OS_USER in .env")
+            }
+        }
+        guard let pw = getpwnam(name) else { throw RuntimeError(.postgres, "OS user '\(name)' does not exist; set SAGEDEV_POSTGRES_OS_USER in .env") }
+        return PostgresUser(name: name, uid: pw.pointee.pw_uid, gid: pw.pointee.pw_gid)
+    }
+
+    /// The postgres Unix socket directory. As root it cannot live in the 0700 run directory, which the postgres
+    /// user cannot enter, so it gets its own directory owned by that user.
+    public func postgresSocketDirectory(_ user: PostgresUser? = nil) -> String {
+        getuid() == 0 ? paths.state + "/pg-socket" : paths.run
+    }
+
+    private func asPostgresUser(_ argv: [String], _ user: PostgresUser) -> [String] {
+        guard let name = user.name else { return argv }
+        return ["/usr/bin/setpriv", "--reuid=\(name)", "--regid=\(name)", "--clear-groups", "--"] + argv
+    }
+
+    public func prepare(_ c: Config) throws {
+        try paths.ensure()
+        let postgres = try toolchain.postgres(c), initdb = try toolchain.postgres(c, "initdb")
+        _ = try toolchain.valkeyServer(c)
+        let user = try postgresUser(c)
+        if user.name != nil { try checkReachable(paths.postgresData, by: user) }
+        let socketDir = postgresSocketDirectory(user)
+        try FileDescriptor.makeDirectories(socketDir, mode: 0o700)
+        try FileDescriptor.makeDirectories(paths.valkeyData, mode: 0o700)
+        if user.name != nil { chown(socketDir, user.uid, user.gid) }
+        if !FileDescriptor.exists(paths.postgresData + "/PG_VERSION") {
+            try initialisePostgres(c, postgres: postgres, initdb: initdb, user: user)
+        }
+    }
+
+    /// Fails with a fix when the postgres OS user cannot traverse to the data directory.
+    private func checkReachable(_ path: String, by user: PostgresUser) throws {
+        var dir = ""
+        for part in path.split(separator: "/").dropLast() {
+            dir += "/" + part
+            var st = stat()
+            guard stat(dir, &st) == 0 else { continue }
+            let mode = st.st_mode
+            let ok = st.st_uid == user.uid ? mode & 0o100 != 0 : (st.st_gid == user.gid ? mode & 0o010 != 0 : mode & 0o001 != 0)
+            if !ok {
+                throw RuntimeError(.postgres, "postgres runs as OS user '\(user.name ?? "")' (it refuses root), which cannot enter \(dir) (mode \(String(mode & 0o777, radix: 8))): run `chmod o+x \(dir)` or set SAGEDEV_POSTGRES_OS_USER in .env")
+            }
+        }
+    }
+
+    private func initialisePostgres(_ c: Config, postgres: String, initdb: String, user: PostgresUser) throws {
+        let dataDir = paths.postgresData
+        let staging = dataDir + ".initdb"
+        _ = try? Subprocess.run(["rm", "-rf", staging], deadline: .after(seconds: 30))
+        try FileDescriptor.makeDirectories(staging, mode: 0o700)
+        // The password reaches initdb through a 0600 file, never a command line.
+        let pwfile = paths.state + "/.pgpass-init"
+        try FileDescriptor.writeFileAtomically(pwfile, Array(c.postgres.password.utf8), mode: 0o600)
+        defer { unlink(pwfile) }
+        if user.name != nil { chown(staging, user.uid, user.gid); chown(pwfile, user.uid, user.gid) }
+        logs.appendLine("postgres", "sagedev: initialising a new PostgreSQL data directory in \(dataDir)")
+        let r = try Subprocess.run(asPostgresUser([initdb, "-D", staging, "-U", c.postgres.user, "--pwfile=\(pwfile)",
+                                                   "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-instructions"], user),
+                                   environment: ["PATH": "/usr/bin:/bin", "LC_ALL": "C"], deadline: .after(seconds: 300))
+        guard r.status.isSuccess else {
+            throw RuntimeError(.postgres, "initdb failed (\(r.status)): \(r.stderrText.trimmed)")
+        }
+        // The app database, made in single-user mode so no server or password is needed yet.
+        if c.postgres.database != "postgres" {
+            let sql = "CREATE DATABASE \(quoteIdentifier(c.postgres.database));\n"
+            let s = try Subprocess.run(asPostgresUser([postgres, "--single", "-D", staging, "-j", "postgres"], user),
+                                       environment: ["PATH": "/usr/bin:/bin", "LC_ALL": "C"], input: Array(sql.utf8),
+                                       deadline: .after(seconds: 120))
+            guard s.status.isSuccess, !s.stdoutText.contains("ERROR") else {
+                throw RuntimeError(.postgres, "creating database \"\(c.postgres.database)\" failed: \(s.stdoutText.trimmed) \(s.stderrText.trimmed)")
+            }
+        }
+        // Only a complete cluster takes the real name: an interrupted initdb never leaves a half data directory.
+        guard rename(staging, dataDir) == 0 else { throw RuntimeError(.postgres, "cannot move \(staging) to \(dataDir): \(String(cString: strerror(errno)))") }
+    }
+
+    // MARK: adoption
+
+    public func adopt(_ c: Config) -> [ServiceName: RunningService] {
+        var found: [ServiceName: RunningService] = [:]
+        for s in ServiceName.allCases {
+            guard let rec = PidRecord.read(paths.pidFile(s)) else { continue }
+            if rec.isAlive, watch(s, pid: rec.pid, child: nil) {
+                found[s] = RunningService(pid: rec.pid)
+                logs.appendLine(s.rawValue, "sagedev: adopted running process \(rec.pid) from a previous daemon")
+            } else {
+                unlink(paths.pidFile(s))
+            }
+        }
+        startTailing()
+        return found
+    }
+
+    // MARK: start / stop
+
+    public func start(_ s: ServiceName, config c: Config) throws -> RunningService {
+        try paths.ensure()
+        startTailing()
+        let logPath = paths.log(s.rawValue)
+        var spec: SpawnSpec
+        switch s {
+        case .postgres:
+            let user = try postgresUser(c)
+            try clearStalePostmasterPid()
+            let args = [try toolchain.postgres(c), "-D", paths.postgresData, "-p", String(c.postgres.port),
+                        "-c", "listen_addresses=\(c.bindAddress)", "-c", "unix_socket_directories=\(postgresSocketDirectory(user))",
+                        "-c", "logging_collector=off"]
+            spec = SpawnSpec(executable: "", arguments: asPostgresUser(args, user), environment: ["PATH": "/usr/bin:/bin", "LC_ALL": "C"])
+        case .valkey:
+            let conf = paths.run + "/valkey.conf"
+            var lines = ["port \(c.valkey.port)", "bind \(c.bindAddress)", "dir \(paths.valkeyData)",
+                         "appendonly yes", "appendfsync everysec", "protected-mode no", "daemonize no"]
+            // The password goes in a 0600 file: a command line is readable by every user through /proc.
+            if !c.valkey.password.isEmpty { lines.append("requirepass \"\(c.valkey.password.replacingAll("\\", "\\\\").replacingAll("\"", "\\\""))\"") }
+            try FileDescriptor.writeFileAtomically(conf, Array((lines.joined(separator: "\n") + "\n").utf8), mode: 0o600)
+            spec = SpawnSpec(executable: "", arguments: [try toolchain.valkeyServer(c), conf], environment: ["PATH": "/usr/bin:/bin"])
+        case .backend, .frontend:
+            let app = c.app(s)!
+            let dir = app.directory.hasPrefix("/") ? app.directory : c.projectDirectory + "/" + app.directory
+            guard FileDescriptor.isDirectory(dir) else {
+                throw RuntimeError(s, "directory \(dir) does not exist: check \(s == .backend ? "BACKEND_DIR" : "FRONTEND_DIR") in .env")
+            }
+            spec = .shell(app.devCommand, environment: appEnvironment(s, c), workingDirectory: dir)
+        }
+        spec.executable = spec.arguments[0]
+        spec.stdout = .file(logPath, append: true)
+        spec.stderr = .file(logPath, append: true)
+        let child = try Spawner.spawn(spec)
+        if let st = ProcFS.startTime(pid: child.pid) {
+            try? PidRecord(pid: child.pid, startTime: st).write(paths.pidFile(s))
+        }
+        _ = watch(s, pid: child.pid, child: child)
+        return RunningService(pid: child.pid)
+    }
+
+    /// The apps' environment: ours, then every .env value, then the connection URLs and PORT.
+    public func appEnvironment(_ s: ServiceName, _ c: Config) -> [String: String] {
+        var env = environment
+        for (k, v) in c.values { env[k] = v }
+        env["DATABASE_URL"] = c.postgresURL(redacted: false)
+        env["VALKEY_URL"] = c.valkeyURL(redacted: false)
+        env["REDIS_URL"] = c.valkeyURL(redacted: false)
+        env["PORT"] = String(c.port(of: s))
+        env["HOST"] = c.bindAddress
+        env["BACKEND_URL"] = "http://\(c.urlHost):\(c.backend.port)"
+        return env
+    }
+
+    /// postgres refuses to start over a postmaster.pid whose pid is alive, even when that pid was reused by an
+    /// unrelated process. A live postmaster on this data directory is adopted elsewhere; any other holder is stale.
+    private func clearStalePostmasterPid() throws {
+        let file = paths.postgresData + "/postmaster.pid"
+        guard let text = FileDescriptor.readText(file),
+              let pid = Int32(text.split(separator: "\n").first ?? "") else { return }
+        if let cmd = ProcFS.commandLine(pid: pid), cmd.first?.hasSuffix("postgres") == true,
+           cmd.contains(paths.postgresData) {
+            throw RuntimeError(.postgres, "a postmaster (pid \(pid)) already runs on \(paths.postgresData); run 'sagedev down' or stop it before starting another")
+        }
+        unlink(file)
+    }
+
+    /// Watches a pid through a pidfd (exit is reported without polling). Returns false if the pid is gone.
+    @discardableResult
+    private func watch(_ s: ServiceName, pid: Int32, child: ChildProcess?) -> Bool {
+        let fd = child.map { dup($0.pidfd) } ?? Pidfd.open(pid)
+        guard fd >= 0 else { return false }
+        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        let w = Watched(pid: pid, pidfd: fd, child: child, source: source)
+        source.setEventHandler { [weak self] in self?.exited(s, w) }
+        source.setCancelHandler { close(fd) }
+        queue.sync {
+            if let old = watched[s], old.pid != pid { old.source.cancel() }
+            watched[s] = w
+        }
+        source.resume()
+        return true
+    }
+
+    private func exited(_ s: ServiceName, _ w: Watched) {
+        w.source.cancel()
+        let status = w.child?.tryWait() ?? .exited(-1)
+        if let g = Optional(w.pid) { kill(-g, SIGKILL) }  // leftovers of its group (e.g. node --watch's child)
+        if watched[s] === w { watched[s] = nil; unlink(paths.pidFile(s)) }
+        tailer?.poll()
+        if !w.stopping { handler?(.exited(s, status)) }
+    }
+
+    public func stop(_ s: ServiceName, config c: Config) throws {
+        let w: Watched? = queue.sync {
+            let w = watched[s]
+            w?.stopping = true
+            return w
+        }
+        guard let w else { return }
+        let teardown: Teardown = s == .postgres ? .postgresFast(graceMilliseconds: 15000) : .standard(graceMilliseconds: 5000)
+        if let child = w.child {
+            // The postmaster alone gets SIGINT (fast shutdown); signalling its group would hit the backends directly.
+            if s == .postgres { stopLeaderFirst(pid: w.pid, pidfd: w.pidfd, teardown) } else { child.terminate(teardown) }
+        } else {
+            stopLeaderFirst(pid: w.pid, pidfd: w.pidfd, teardown, wholeGroup: s != .postgres)
+        }
+        queue.sync {
+            if watched[s] === w { w.source.cancel(); watched[s] = nil }
+        }
+        unlink(paths.pidFile(s))
+        if ProcFS.isAlive(pid: w.pid, startTime: nil) {
+            throw RuntimeError(s, "process \(w.pid) did not exit after SIGKILL")
+        }
+    }
+
+    private func stopLeaderFirst(pid: Int32, pidfd: Int32, _ teardown: Teardown, wholeGroup: Bool = false) {
+        for step in teardown.steps {
+            if step.signal == SIGKILL || wholeGroup { kill(-pid, step.signal) } else { kill(pid, step.signal) }
+            var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            let deadline = Deadline.after(milliseconds: step.graceMilliseconds)
+            while !deadline.hasPassed {
+                if poll(&p, 1, deadline.remainingMilliseconds) > 0 {
+                    var status: Int32 = 0
+                    _ = waitpid(pid, &status, WNOHANG)
+                    kill(-pid, SIGKILL)
+                    return
+                }
+            }
+        }
+    }
+
+    public func runJob(_ command: String, service s: ServiceName, config c: Config, deadline: Deadline) throws -> CompletedProcess {
+        let app = c.app(s) ?? c.backend
+        let dir = app.directory.hasPrefix("/") ? app.directory : c.projectDirectory + "/" + app.directory
+        logs.appendLine(s.rawValue, "sagedev: running `\(command)` in \(dir)")
+        let r = try Subprocess.run(["/bin/sh", "-c", command], environment: appEnvironment(s, c), workingDirectory: dir, deadline: deadline)
+        for text in [r.stdoutText, r.stderrText] where !text.isEmpty {
+            for line in text.split(separator: "\n") { logs.appendLine(s.rawValue, String(line)) }
+        }
+        return r
+    }
+
+    public func details(_ s: ServiceName, config c: Config) -> [String: String] {
+        var d: [String: String] = ["log": paths.log(s.rawValue)]
+        if let w = queue.sync(execute: { watched[s] }) {
+            d["pid"] = String(w.pid)
+            if let rss = ProcFS.residentSetBytes(pid: w.pid) { d["rssBytes"] = String(rss) }
+        }
+        return d
+    }
+
+    public func removeData(config c: Config) throws {
+        let r = try Subprocess.run(["rm", "-rf", paths.postgresData, paths.valkeyData], deadline: .after(seconds: 120))
+        guard r.status.isSuccess else { throw RuntimeError(nil, "could not delete data: \(r.stderrText.trimmed)") }
+    }
+
+    /// The pids this runtime watches (for tests and status).
+    public func pids() -> [ServiceName: Int32] { queue.sync { watched.mapValues(\.pid) } }
+
+    private func startTailing() {
+        queue.sync {
+            if tailer == nil { tailer = LogTailer(paths: paths, logs: logs, queue: queue) }
+        }
+    }
+}
+
+/// Follows the service log files that the services write themselves, feeding new lines to the ring buffers.
+/// inotify tells it when a file grows, so an idle stack costs no wake-ups. Rotation is copy-and-truncate, since
+/// the services hold their files open in append mode.
+final class LogTailer: @unchecked Sendable {
+    let paths: ProjectPaths
+    let logs: LogStore
+    let queue: DispatchQueue
+    private var offsets: [String: Int] = [:]
+    private var fd: Int32 = -1
+    private var source: DispatchSourceRead?
+
+    init(paths: ProjectPaths, logs: LogStore, queue: DispatchQueue) {
+        self.paths = paths; self.logs = logs; self.queue = queue
+        for s in ServiceName.allCases {
+            var st = stat()
+            offsets[s.rawValue] = stat(paths.log(s.rawValue), &st) == 0 ? Int(st.st_size) : 0
+        }
+        fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        if fd >= 0 {
+            inotify_add_watch(fd, paths.logs, UInt32(IN_MODIFY | IN_CREATE))
+            let src = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+            src.setEventHandler { [weak self] in self?.drainAndPoll() }
+            let f = fd
+            src.setCancelHandler { close(f) }
+            src.resume()
+            source = src
+        }
+    }
+    deinit { source?.cancel() }
+
+    private func drainAndPoll() {
+        var buf = [UInt8](repeating: 0, count: 8192)
+        while buf.withUnsafeMutableBytes({ read(fd, $0.baseAddress!, $0.count) }) > 0 {}
+        poll()
+    }
+
+    /// Reads what each service log gained since the last look.
+    func poll() {
+        for s in ServiceName.allCases {
+            let p = paths.log(s.rawValue)
+            var st = stat()
+            guard stat(p, &st) == 0 else { continue }
+            let size = Int(st.st_size)
+            var off = offsets[s.rawValue] ?? 0
+            if size < off { off = 0 }  // truncated by rotation
+            if size > off {
+                let f = open(p, O_RDONLY | O_CLOEXEC)
+                if f >= 0 {
+                    var chunk = [UInt8](repeating: 0, count: min(size - off, 1 << 20))
+                    let n = chunk.withUnsafeMutableBytes { pread(f, $0.baseAddress!, $0.count, off_t(off)) }
+                    close(f)
+                    if n > 0 { logs.ingest(s.rawValue, bytes: Array(chunk[0..<n])); off += n }
+                }
+            }
+            if off >= logs.rotateBytes { logs.copyTruncate(s.rawValue); off = 0 }
+            offsets[s.rawValue] = off
+        }
+    }
+}
+
+
+/// Quotes an SQL identifier ("my db" → "\"my db\"").
+public func quoteIdentifier(_ s: String) -> String { "\"" + s.replacingAll("\"", "\"\"") + "\"" }
+
+extension String {
+    var trimmed: String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s.removeFirst() }
+        while let l = s.last, l.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+    func replacingAll(_ a: String, _ b: String) -> String {
+        guard !a.isEmpty else { return self }
+        let pattern = Array(a.utf8), source = Array(utf8)
+        var out = [UInt8](), i = 0
+        while i < source.count {
+            if i + pattern.count <= source.count && Array(source[i..<i + pattern.count]) == pattern {
+                out += b.utf8; i += pattern.count
+            } else { out.append(source[i]); i += 1 }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

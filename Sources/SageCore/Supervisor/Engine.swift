@@ -1,0 +1,351 @@
+import Dispatch
+import SageSystem
+
+/// What the engine tells the people watching (the `up` progress lines, `logs -f`).
+public enum EngineNotice: Sendable, Equatable {
+    case changed(ServiceName, ServiceState, reason: String, elapsedMilliseconds: Int)
+    case step(String, String)  // (name, message) e.g. ("migrate", "applied 3 migrations in 41 ms")
+}
+
+/// How the engine makes a probe for a service (a seam: the daemon uses the real wire probes).
+public typealias ProbeFactory = @Sendable (ServiceName, Config) -> any Probe
+
+/// A hook run after postgres and valkey are healthy and before the backend starts (migrations and seeds).
+public typealias BeforeAppsHook = @Sendable (Config, LogStore) throws -> [String]
+
+/// The one place that decides. It owns a supervisor per service and carries out their actions through the runtime
+/// and the probes. All its state lives on `queue`; runtime calls and probes run on worker threads and report back.
+public final class Engine: @unchecked Sendable {
+    public let queue = DispatchQueue(label: "sagedev.engine")
+    private let workers = DispatchQueue(label: "sagedev.workers", attributes: .concurrent)
+    public private(set) var config: Config
+    public let runtime: any ServiceRuntime
+    public let logs: LogStore
+    private let probeFactory: ProbeFactory
+    private var supervisors: [ServiceName: ServiceSupervisor] = [:]
+    private var running: [ServiceName: RunningService] = [:]
+    private var generation: [ServiceName: Int] = [:]
+    private var readinessStarted: [ServiceName: UInt64] = [:]
+    private var wanted: Set<ServiceName> = []
+    private var hook: BeforeAppsHook?
+    private var hookState: HookState = .pending
+    private var observers: [Int: @Sendable (EngineNotice) -> Void] = [:]
+    private var nextObserver = 0
+    public let startedAt = wallClockSeconds()
+
+    enum HookState: Equatable { case pending, running, done, failed(String) }
+
+    public init(config: Config, runtime: any ServiceRuntime, logs: LogStore, probes: @escaping ProbeFactory,
+                backoff: BackoffPolicy = BackoffPolicy(), liveness: LivenessPolicy = LivenessPolicy()) {
+        self.config = config; self.runtime = runtime; self.logs = logs; self.probeFactory = probes
+        for s in ServiceName.allCases { supervisors[s] = ServiceSupervisor(service: s, backoff: backoff, liveness: liveness) }
+        runtime.setEventHandler { [weak self] event in
+            guard let self else { return }
+            self.queue.async { self.runtimeReported(event) }
+        }
+    }
+
+    public func setBeforeAppsHook(_ hook: BeforeAppsHook?) { queue.sync { self.hook = hook } }
+
+    // MARK: observing
+
+    public func observe(_ f: @escaping @Sendable (EngineNotice) -> Void) -> Int {
+        queue.sync { nextObserver += 1; observers[nextObserver] = f; return nextObserver }
+    }
+    public func stopObserving(_ token: Int) { queue.async { self.observers[token] = nil } }
+    private func notify(_ n: EngineNotice) { for o in observers.values { o(n) } }
+
+    // MARK: commands (call from any thread)
+
+    /// Takes over services a previous daemon left running.
+    public func adoptRunning() {
+        let found = runtime.adopt(config)
+        queue.sync {
+            for (s, r) in found {
+                running[s] = r
+                wanted.insert(s)
+                bump(s)
+                readinessStarted[s] = monotonicNanoseconds()
+                let actions = supervisors[s]!.adopted(pid: r.pid, now: wallClockSeconds())
+                carryOut(actions, for: s)
+            }
+            // Adopted apps mean the migrate/seed step ran for this data already.
+            if found[.backend] != nil { hookState = .done }
+        }
+    }
+
+    /// Asks for every service to run. Ports of services not already running are checked first; a conflict starts
+    /// nothing and is returned.
+    public func up(_ services: [ServiceName] = ServiceName.allCases) -> String? {
+        let toStart: [ServiceName] = queue.sync {
+            services.filter { s in
+                let st = supervisors[s]!.state
+                return st == .stopped || st == .failed
+            }
+        }
+        var conflicts: [String] = []
+        for s in toStart {
+            if let c = PortCheck.check(host: config.bindAddress == "0.0.0.0" ? "0.0.0.0" : config.bindAddress, port: config.port(of: s)) {
+                conflicts.append("\(s.rawValue): \(c.description); set \(portKey(s)) in .env or stop that process")
+            }
+        }
+        if !conflicts.isEmpty { return conflicts.joined(separator: "\n") }
+        queue.sync {
+            for s in services {
+                wanted.insert(s)
+                if supervisors[s]!.state == .failed { _ = supervisors[s]!.handle(.stopRequested, now: wallClockSeconds()) }
+            }
+            if case .failed = hookState { hookState = .pending }
+            reconcile()
+        }
+        return nil
+    }
+
+    /// Stops services (dependents first) and waits until they are down.
+    public func stop(_ services: [ServiceName], deadline: Deadline = .after(seconds: 60)) {
+        let group = DispatchGroup()
+        for s in services.sorted(by: >) {
+            queue.sync {
+                wanted.remove(s)
+                bump(s)
+                let st = supervisors[s]!.state
+                if st == .stopped { return }
+                _ = supervisors[s]!.handle(.stopRequested, now: wallClockSeconds())
+                notify(.changed(s, .stopping, reason: "stop requested", elapsedMilliseconds: 0))
+            }
+            group.enter()
+            workers.async {
+                do { try self.runtime.stop(s, config: self.config) } catch {
+                    self.logs.appendLine(s.rawValue, "sagedev: stop failed: \(error)")
+                }
+                self.queue.async {
+                    self.running[s] = nil
+                    _ = self.supervisors[s]!.handle(.stopped, now: wallClockSeconds())
+                    if self.supervisors[s]!.state != .stopped {
+                        // A crash or failure state: the process is gone all the same.
+                        self.supervisors[s] = ServiceSupervisor(service: s, backoff: self.supervisors[s]!.backoff, liveness: self.supervisors[s]!.liveness)
+                    }
+                    self.notify(.changed(s, .stopped, reason: "stopped", elapsedMilliseconds: 0))
+                    group.leave()
+                }
+            }
+            // Dependents first: wait for this one before stopping what it depends on.
+            _ = group.wait(timeout: .now() + .milliseconds(Int(deadline.remainingMilliseconds)))
+        }
+    }
+
+    /// Stops then starts services again (their supervisors start fresh, so a `failed` service gets a new chance).
+    public func restart(_ services: [ServiceName]) -> String? {
+        stop(services)
+        queue.sync { for s in services { supervisors[s] = ServiceSupervisor(service: s, backoff: supervisors[s]!.backoff, liveness: supervisors[s]!.liveness) } }
+        return up(services)
+    }
+
+    /// Marks the migrate/seed step to be run again before the backend next starts.
+    public func resetHook() { queue.sync { hookState = .pending } }
+
+    /// Replaces the configuration (after a valid .env change).
+    public func updateConfig(_ c: Config) { queue.sync { config = c } }
+
+    /// A file change asked a self-reloading service to reload: watch it come back through the probe.
+    public func reloadTriggered(_ s: ServiceName, file: String) {
+        queue.async {
+            self.bump(s)
+            self.readinessStarted[s] = monotonicNanoseconds()
+            let a = self.supervisors[s]!.handle(.reloadTriggered(file), now: wallClockSeconds())
+            self.notify(.changed(s, self.supervisors[s]!.state, reason: self.supervisors[s]!.reason, elapsedMilliseconds: 0))
+            self.carryOut(a, for: s)
+        }
+    }
+
+    // MARK: inspection
+
+    public struct ServiceSnapshot: Sendable {
+        public var service: ServiceName
+        public var supervisor: ServiceSupervisor
+        public var running: RunningService?
+        public var wanted: Bool
+        public var dependencyOutage: [ServiceName]
+    }
+
+    public func snapshot() -> [ServiceSnapshot] {
+        queue.sync {
+            ServiceName.allCases.map { s in
+                let outage = s.dependencies.filter { d in
+                    let st = supervisors[d]!.state
+                    return wanted.contains(s) && supervisors[s]!.state != .stopped && st != .healthy && st != .reloading
+                }
+                return ServiceSnapshot(service: s, supervisor: supervisors[s]!, running: running[s], wanted: wanted.contains(s),
+                                       dependencyOutage: outage)
+            }
+        }
+    }
+
+    public var hookFailure: String? { queue.sync { if case .failed(let m) = hookState { return m } else { return nil } } }
+
+    /// Whether every wanted service is healthy; a failure message when one gave up (or the hook failed).
+    public func upOutcome(_ services: [ServiceName]) -> (done: Bool, failure: (ServiceName?, String)?) {
+        queue.sync {
+            if case .failed(let m) = hookState { return (true, (nil, m)) }
+            for s in services where supervisors[s]!.state == .failed { return (true, (s, supervisors[s]!.reason)) }
+            let all = services.allSatisfy { supervisors[$0]!.state == .healthy }
+            return (all, nil)
+        }
+    }
+
+    // MARK: the loop (on queue)
+
+    private func bump(_ s: ServiceName) { generation[s, default: 0] += 1 }
+
+    /// Starts what is wanted and whose dependencies are healthy.
+    private func reconcile() {
+        let dataReady = supervisors[.postgres]!.state == .healthy && supervisors[.valkey]!.state == .healthy
+        if dataReady && hookState == .pending && (wanted.contains(.backend) || wanted.contains(.frontend)) {
+            runHook()
+        }
+        for s in ServiceName.allCases where wanted.contains(s) {
+            let sup = supervisors[s]!
+            guard sup.state == .stopped else { continue }
+            let depsHealthy = s.dependencies.allSatisfy { supervisors[$0]!.state == .healthy }
+            guard depsHealthy else { continue }
+            if s.isApp && hookState != .done { continue }
+            let a = supervisors[s]!.handle(.startRequested, now: wallClockSeconds())
+            notify(.changed(s, supervisors[s]!.state, reason: "starting", elapsedMilliseconds: 0))
+            carryOut(a, for: s)
+        }
+    }
+
+    private func runHook() {
+        guard let hook else { hookState = .done; return }
+        hookState = .running
+        let c = config
+        workers.async {
+            let start = monotonicNanoseconds()
+            do {
+                let steps = try hook(c, self.logs)
+                self.queue.async {
+                    self.hookState = .done
+                    for m in steps { self.notify(.step("database", m)) }
+                    self.notify(.step("database", "ready in \(Int(millisecondsSince(start))) ms"))
+                    self.reconcile()
+                }
+            } catch {
+                self.queue.async {
+                    self.hookState = .failed("\(error)")
+                    self.notify(.step("database", "failed: \(error)"))
+                }
+            }
+        }
+    }
+
+    private func handle(_ s: ServiceName, _ event: SupervisorEvent) {
+        let before = supervisors[s]!.state
+        let actions = supervisors[s]!.handle(event, now: wallClockSeconds())
+        let after = supervisors[s]!.state
+        if before != after || actions.contains(where: { if case .gaveUp = $0 { return true }; return false }) {
+            let elapsed = readinessStarted[s].map { Int(millisecondsSince($0)) } ?? 0
+            notify(.changed(s, after, reason: supervisors[s]!.reason, elapsedMilliseconds: elapsed))
+        }
+        carryOut(actions, for: s)
+    }
+
+    private func carryOut(_ actions: [SupervisorAction], for s: ServiceName) {
+        for a in actions {
+            switch a {
+            case .spawn:
+                bump(s)
+                let gen = generation[s]!
+                let c = config
+                readinessStarted[s] = monotonicNanoseconds()
+                workers.async {
+                    do {
+                        if let conflict = PortCheck.check(host: c.bindAddress, port: c.port(of: s)) {
+                            throw RuntimeError(s, "\(conflict.description); set \(portKey(s)) in .env or stop that process")
+                        }
+                        let r = try self.runtime.start(s, config: c)
+                        self.queue.async {
+                            guard self.generation[s] == gen else { return }
+                            self.running[s] = r
+                            self.handle(s, .started(pid: r.pid))
+                            self.armStartDeadline(s, gen)
+                        }
+                    } catch {
+                        self.logs.appendLine(s.rawValue, "sagedev: start failed: \(error)")
+                        self.queue.async {
+                            guard self.generation[s] == gen else { return }
+                            self.handle(s, .startFailed("\(error)"))
+                        }
+                    }
+                }
+            case .probeReadiness:
+                let elapsed = readinessStarted[s].map { Double(monotonicNanoseconds() &- $0) / 1e9 } ?? 0
+                probe(s, after: readinessDelay(elapsedSeconds: elapsed))
+            case .scheduleLivenessProbe(let after):
+                probe(s, after: after)
+            case .scheduleRestart(let after):
+                let gen = generation[s]!
+                queue.asyncAfter(deadline: .now() + after) {
+                    guard self.generation[s] == gen else { return }
+                    self.handle(s, .restartDelayElapsed)
+                }
+            case .stop:
+                bump(s)
+                let c = config
+                workers.async {
+                    try? self.runtime.stop(s, config: c)
+                    self.queue.async { self.running[s] = nil }
+                }
+            case .becameHealthy:
+                reconcile()
+            case .gaveUp(let why):
+                logs.appendLine(s.rawValue, "sagedev: \(why)")
+            }
+        }
+    }
+
+    private func armStartDeadline(_ s: ServiceName, _ gen: Int) {
+        let timeout = supervisors[s]!.liveness.startTimeoutSeconds
+        queue.asyncAfter(deadline: .now() + timeout) {
+            guard self.generation[s] == gen, self.supervisors[s]!.state == .starting else { return }
+            self.handle(s, .startDeadlinePassed)
+        }
+    }
+
+    /// Probes after a delay, on a worker thread; the answer is dropped if the service moved on meanwhile.
+    private func probe(_ s: ServiceName, after seconds: Double) {
+        let gen = generation[s] ?? 0
+        let probe = probeFactory(s, config)
+        let run: @Sendable () -> Void = {
+            let start = monotonicNanoseconds()
+            let outcome = probe.check(deadline: .after(seconds: 2))
+            let latency = millisecondsSince(start)
+            self.queue.async {
+                guard self.generation[s] == gen else { return }
+                self.handle(s, .probed(outcome, latencyMilliseconds: latency))
+            }
+        }
+        if seconds <= 0 { workers.async(execute: run) } else { workers.asyncAfter(deadline: .now() + seconds, execute: run) }
+    }
+
+    private func runtimeReported(_ e: RuntimeEvent) {
+        switch e {
+        case .exited(let s, let status):
+            running[s] = nil
+            logs.appendLine(s.rawValue, "sagedev: process exited with \(status)")
+            handle(s, .exited(status))
+        }
+    }
+}
+
+/// The readiness poll schedule: about every 10 ms at first, backing off gently to 250 ms by 5 s.
+public func readinessDelay(elapsedSeconds t: Double) -> Double {
+    if t <= 0.5 { return 0.01 }
+    return min(0.25, 0.01 + (t - 0.5) * (0.24 / 4.5))
+}
+
+func portKey(_ s: ServiceName) -> String {
+    switch s {
+    case .postgres: return "POSTGRES_PORT"; case .valkey: return "VALKEY_PORT"
+    case .backend: return "BACKEND_PORT"; case .frontend: return "FRONTEND_PORT"
+    }
+}
