@@ -5,6 +5,13 @@ import SageSystem
 /// The command table. A new command is one file and one line here.
 public enum Commands {
     public static var all: [any Command.Type] { [
+        UpCommand.self,
+        StatusCommand.self,
+        DownCommand.self,
+        LogsCommand.self,
+        RestartCommand.self,
+        DoctorCommand.self,
+        DaemonCommand.self,
         VersionCommand.self,
     ] }
     static func named(_ n: String) -> (any Command.Type)? { all.first { $0.name == n } }

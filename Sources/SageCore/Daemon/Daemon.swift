@@ -184,7 +184,8 @@ public final class Daemon: @unchecked Sendable {
             case .step(let name, let message):
                 conn.send(["id": id ?? NSNull(), "event": "step", "step": name, "message": message])
             }
-            check()
+            // Observers run on the engine's queue; the check reads the engine, so it runs elsewhere.
+            DispatchQueue.global().async(execute: check)
         }
         conn.whenClosed { [weak self] in self?.engine.stopObserving(token) }
         check()

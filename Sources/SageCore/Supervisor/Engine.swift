@@ -22,6 +22,8 @@ public final class Engine: @unchecked Sendable {
     public let runtime: any ServiceRuntime
     public let logs: LogStore
     private let probeFactory: ProbeFactory
+    /// Readiness polls: about every 10 ms at first, backing off gently to 250 ms by 5 s.
+    private let schedule = ProbeSchedule()
     private var supervisors: [ServiceName: ServiceSupervisor] = [:]
     private var running: [ServiceName: RunningService] = [:]
     private var generation: [ServiceName: Int] = [:]
@@ -278,8 +280,8 @@ public final class Engine: @unchecked Sendable {
                     }
                 }
             case .probeReadiness:
-                let elapsed = readinessStarted[s].map { Double(monotonicNanoseconds() &- $0) / 1e9 } ?? 0
-                probe(s, after: readinessDelay(elapsedSeconds: elapsed))
+                let elapsed = readinessStarted[s].map { millisecondsSince($0) } ?? 0
+                probe(s, after: schedule.interval(afterMilliseconds: elapsed) / 1000)
             case .scheduleLivenessProbe(let after):
                 probe(s, after: after)
             case .scheduleRestart(let after):
@@ -335,12 +337,6 @@ public final class Engine: @unchecked Sendable {
             handle(s, .exited(status))
         }
     }
-}
-
-/// The readiness poll schedule: about every 10 ms at first, backing off gently to 250 ms by 5 s.
-public func readinessDelay(elapsedSeconds t: Double) -> Double {
-    if t <= 0.5 { return 0.01 }
-    return min(0.25, 0.01 + (t - 0.5) * (0.24 / 4.5))
 }
 
 func portKey(_ s: ServiceName) -> String {

@@ -1,0 +1,27 @@
+import SageCore
+import SageSystem
+
+struct DaemonCommand: Command {
+    static let name = "daemon"
+    static let summary = "Run the project's daemon in the foreground (sagedev up starts it in the background)."
+    static let options = [OptionSpec("--project", value: "DIR", help: "The project directory (default: found from the working directory).")]
+    let project: String?
+
+    init(parsing p: ParsedArguments) throws {
+        if let extra = p.positionals.first { throw CLIError.usage("unexpected argument '\(extra)'") }
+        project = p.value("--project")
+    }
+
+    func run(_ context: CommandContext) throws -> Int32 {
+        var ctx = context
+        if let project { ctx.environment["SAGEDEV_PROJECT_DIR"] = project }
+        let paths = Project.paths(ctx)
+        let config = try loadConfig(ctx, projectDirectory: paths.root)
+        do {
+            let daemon = try Stack.makeDaemon(config: config, paths: paths, environment: context.environment)
+            return try daemon.run()
+        } catch let e as Daemon.AlreadyRunning {
+            throw CLIError(ExitCode.failure, e.description)
+        }
+    }
+}

@@ -1,0 +1,144 @@
+import Glibc
+import SageCore
+import SageSystem
+
+struct DoctorCommand: Command {
+    static let name = "doctor"
+    static let summary = "Check the toolchain, Docker and Compose, ports, .env, the inotify limit and disk space, with fixes."
+    static let options: [OptionSpec] = []
+    static let discussion = "Exit 0 when every check passes, 1 when any fails (warnings do not fail)."
+
+    init(parsing p: ParsedArguments) throws {
+        if let extra = p.positionals.first { throw CLIError.usage("unexpected argument '\(extra)'") }
+    }
+
+    enum Level { case ok, warn, fail }
+
+    func run(_ context: CommandContext) throws -> Int32 {
+        let out = context.output
+        let paths = Project.paths(context)
+        var failed = false
+        func report(_ level: Level, _ what: String, _ detail: String, fix: String? = nil) {
+            let mark: String
+            switch level {
+            case .ok: mark = out.paint("✔", .green)
+            case .warn: mark = out.paint("!", .yellow)
+            case .fail: mark = out.paint("✘", .red); failed = true
+            }
+            out.line("\(mark) \(what.padding(16)) \(detail)")
+            if let fix, level != .ok { out.line("  \(" ".padding(16)) fix: \(fix)") }
+        }
+
+        // .env
+        let config: Config?
+        do {
+            config = try loadConfig(context, projectDirectory: paths.root, quiet: true)
+            report(.ok, ".env", "valid (\(paths.envFile))")
+        } catch let e as CLIError {
+            config = nil
+            report(.fail, ".env", e.message.split(separator: "\n").first.map(String.init) ?? e.message,
+                   fix: "run 'sagedev compose' to see every problem with file:line:column, then edit .env")
+        }
+
+        // Toolchain
+        let toolchain = Toolchain(projectDirectory: paths.root, path: context.environment["PATH"])
+        let checks: [(String, [String], String?, String)] = [
+            ("postgres", ["postgres"], config?.postgres.binDirectory, "SAGEDEV_POSTGRES_BIN_DIR"),
+            ("initdb", ["initdb"], config?.postgres.binDirectory, "SAGEDEV_POSTGRES_BIN_DIR"),
+            ("pg_dump", ["pg_dump"], config?.postgres.binDirectory, "SAGEDEV_POSTGRES_BIN_DIR"),
+            ("valkey-server", ["valkey-server", "redis-server"], config?.valkey.binDirectory, "SAGEDEV_VALKEY_BIN_DIR"),
+            ("node", ["node"], nil, "PATH"),
+        ]
+        for (label, names, dir, key) in checks {
+            if let p = toolchain.find(names, explicitDirectory: dir) {
+                let v = (try? Subprocess.run([p, "--version"], deadline: .after(seconds: 5)))?.stdoutText
+                    .split(separator: "\n").first.map(String.init) ?? "?"
+                var level = Level.ok
+                if label == "postgres" && !v.contains(" 18.") { level = .warn }
+                if label == "valkey-server" && !v.contains("v=8.") { level = .warn }
+                report(level, label, "\(v) (\(p))", fix: "sagedev targets PostgreSQL 18 and Valkey 8: run scripts/bootstrap.sh")
+            } else {
+                report(label == "node" ? .warn : .fail, label, "not found",
+                       fix: "run scripts/bootstrap.sh (installs it into .sagedev/toolchain), or set \(key) in .env")
+            }
+        }
+
+        // Docker engine and Compose v2, and the runtime choice
+        let engine = ComposeSupport.engineReachable(environment: context.environment)
+        report(engine.ok ? .ok : .warn, "docker engine", engine.detail,
+               fix: "start Docker (or dockerd) to use the compose runtime; the native runtime needs none")
+        let compose = ComposeSupport.composeVersion(environment: context.environment)
+        report(compose.ok ? .ok : .warn, "compose v2", compose.detail,
+               fix: "install the Compose v2 plugin (scripts/bootstrap.sh does, from Debian trixie's docker-compose package)")
+        if let c = config {
+            let chosen: String
+            switch c.runtime {
+            case .native: chosen = "native (SAGEDEV_RUNTIME=native)"
+            case .compose: chosen = "compose (SAGEDEV_RUNTIME=compose)" + (engine.ok ? "" : " — but no engine answers")
+            case .auto: chosen = engine.ok ? "compose (auto: a Docker engine answered within 2 s)" : "native (auto: no Docker engine answered within 2 s)"
+            }
+            report(c.runtime == .compose && !engine.ok ? .fail : .ok, "runtime", chosen, fix: "start the Docker engine or set SAGEDEV_RUNTIME=native")
+        }
+
+        // Ports (ours are fine when our own daemon holds them)
+        if let c = config {
+            let ours = Set(ServiceName.allCases.compactMap { PidRecord.read(paths.pidFile($0)).flatMap { $0.isAlive ? $0.pid : nil } })
+            for s in ServiceName.allCases {
+                let port = c.port(of: s)
+                if let conflict = PortCheck.check(host: c.bindAddress, port: port) {
+                    let mine = conflict.owners.contains { $0.pid.map { ours.contains($0) || ours.contains(ProcFS.processGroup(pid: $0) ?? -1) } ?? false }
+                    report(mine ? .ok : .fail, "port \(port)", mine ? "in use by this project's \(s.rawValue)" : conflict.description,
+                           fix: "stop that process or set \(["postgres": "POSTGRES_PORT", "valkey": "VALKEY_PORT", "backend": "BACKEND_PORT", "frontend": "FRONTEND_PORT"][s.rawValue]!) in .env")
+                } else {
+                    report(.ok, "port \(port)", "free (\(s.rawValue))")
+                }
+            }
+        }
+
+        // inotify watch limit
+        if let limit = FileDescriptor.readText("/proc/sys/fs/inotify/max_user_watches").flatMap({ Int($0.trimmingWhitespace) }) {
+            var needed = 0
+            if let c = config {
+                for dir in [c.backend.directory, c.frontend.directory, c.migrationsDirectory, c.seedsDirectory] {
+                    needed += countDirectories(dir.hasPrefix("/") ? dir : paths.root + "/" + dir, limit: limit)
+                }
+            }
+            report(needed * 2 > limit ? .warn : .ok, "inotify", "max_user_watches \(limit); the sources need about \(needed)",
+                   fix: "sysctl fs.inotify.max_user_watches=\(max(524288, needed * 4))")
+        }
+
+        // Disk space
+        var vfs = statvfs()
+        if statvfs(paths.root, &vfs) == 0 {
+            let free = Double(vfs.f_bavail) * Double(vfs.f_frsize)
+            let gib = free / Double(1 << 30)
+            report(gib < 1 ? .fail : (gib < 5 ? .warn : .ok), "disk", "\(Int(gib * 10) / 10) GiB free in \(paths.root)",
+                   fix: "free some space: PostgreSQL data, backups and images need room")
+        }
+        return failed ? ExitCode.failure : ExitCode.success
+    }
+
+    /// Directories under `path` (each needs one inotify watch), skipping the directories the watcher skips.
+    private func countDirectories(_ path: String, limit: Int) -> Int {
+        guard let d = opendir(path) else { return 0 }
+        defer { closedir(d) }
+        var n = 1
+        while let e = readdir(d) {
+            guard e.pointee.d_type == UInt8(DT_DIR) else { continue }
+            let name = withUnsafePointer(to: e.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
+            if [".", "..", "node_modules", ".git", "dist", "build", ".sagedev"].contains(name) { continue }
+            n += countDirectories(path + "/" + name, limit: limit)
+            if n > limit { break }
+        }
+        return n
+    }
+}
+
+extension String {
+    var trimmingWhitespace: String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s.removeFirst() }
+        while let l = s.last, l.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+}

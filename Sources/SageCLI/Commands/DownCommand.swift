@@ -1,0 +1,49 @@
+import SageCore
+import SageSystem
+
+struct DownCommand: Command {
+    static let name = "down"
+    static let summary = "Stop every service and the daemon. Data is kept unless --volumes."
+    static let options = [
+        OptionSpec("--volumes", help: "Also delete the data (PostgreSQL and Valkey). Asks first unless --yes."),
+        OptionSpec("--yes", short: "y", help: "Do not ask for confirmation."),
+    ]
+    let volumes: Bool
+    let yes: Bool
+
+    init(parsing p: ParsedArguments) throws {
+        if let extra = p.positionals.first { throw CLIError.usage("unexpected argument '\(extra)'") }
+        volumes = p.has("--volumes"); yes = p.has("--yes")
+    }
+
+    func run(_ context: CommandContext) throws -> Int32 {
+        let paths = Project.paths(context)
+        if volumes && !yes {
+            guard context.stdinIsTTY else {
+                throw CLIError.usage("--volumes deletes the database and cache data; with no terminal to ask on, add --yes to confirm")
+            }
+            context.output.write("Delete all PostgreSQL and Valkey data in \(paths.data)? [y/N] ")
+            guard let answer = context.readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                context.output.line("Nothing was deleted.")
+                return ExitCode.failure
+            }
+        }
+        guard let client = try Project.connectOrAdopt(context, paths) else {
+            if volumes {
+                let config = try loadConfig(context, projectDirectory: paths.root)
+                try Stack.makeRuntime(config: config, paths: paths, environment: context.environment, logs: LogStore(directory: paths.logs)).removeData(config: config)
+                context.output.line("No daemon was running; data deleted.")
+            } else {
+                context.output.line("No daemon runs for \(paths.root); nothing to stop.")
+            }
+            return ExitCode.success
+        }
+        let result = try client.request("down", ["volumes": volumes], deadline: .after(seconds: 120))
+        // Wait for the daemon to let go of its lock, so that a following `up` starts a fresh one.
+        let deadline = Deadline.after(seconds: 10)
+        while DaemonLauncher.isRunning(paths) != nil && !deadline.hasPassed { _ = try? Socket.connect(unixPath: "/nonexistent", deadline: .after(milliseconds: 20)) }
+        if let err = result["error"] as? String { context.output.error("sagedev down: stopped, but deleting data failed: \(err)"); return ExitCode.failure }
+        context.output.line("Stopped \(ServiceName.allCases.map(\.rawValue).joined(separator: ", ")) and the daemon." + (volumes ? " Data deleted." : " Data kept in \(paths.data)."))
+        return ExitCode.success
+    }
+}

@@ -1,0 +1,32 @@
+import SageCore
+import SageSystem
+
+struct RestartCommand: Command {
+    static let name = "restart"
+    static let summary = "Restart services (all by default) and wait until they are healthy again."
+    static let arguments = "[SERVICE...]"
+    static let options = [OptionSpec("--timeout", value: "SECONDS", help: "Give up waiting after this long (default 300).")]
+    let services: [ServiceName]
+    let timeout: Double
+
+    init(parsing p: ParsedArguments) throws {
+        services = try Project.parseServices(p.positionals)
+        timeout = try p.double("--timeout", range: 1...86400) ?? 300
+    }
+
+    func run(_ context: CommandContext) throws -> Int32 {
+        let paths = Project.paths(context)
+        guard let client = try Project.connectOrAdopt(context, paths) else { throw Project.noDaemon(paths) }
+        let chosen = services.isEmpty ? ServiceName.allCases : services
+        let view = ProgressView(output: context.output, services: chosen)
+        do {
+            try client.request("restart", ["services": chosen.map(\.rawValue)], deadline: .after(seconds: timeout), onEvent: view.handle)
+            context.output.line("Restarted \(chosen.map(\.rawValue).joined(separator: ", ")).")
+            return ExitCode.success
+        } catch let f as DaemonClient.Failure {
+            context.output.error("sagedev restart failed: \(f.message)")
+            for l in f.result?["logTail"] as? [String] ?? [] { context.output.error("  " + l) }
+            return ExitCode.failure
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import SageCore
+import SageSystem
+
+struct UpCommand: Command {
+    static let name = "up"
+    static let summary = "Start the stack (daemon, PostgreSQL, Valkey, migrations and seeds, backend, frontend) and wait until healthy."
+    static let arguments = "[SERVICE...]"
+    static let options = [
+        OptionSpec("--no-watch", help: "Do not watch the sources for hot reload."),
+        OptionSpec("--timeout", value: "SECONDS", help: "Give up waiting after this long (default 300)."),
+    ]
+    static let discussion = "Exit 0 when every service is healthy; 1 when one fails (its reason and last 20 log lines are shown; healthy services stay up); 78 for an invalid .env."
+    let services: [ServiceName]
+    let watch: Bool
+    let timeout: Double
+
+    init(parsing p: ParsedArguments) throws {
+        services = try Project.parseServices(p.positionals)
+        watch = !p.has("--no-watch")
+        timeout = try p.double("--timeout", range: 1...86400) ?? 300
+    }
+
+    func run(_ context: CommandContext) throws -> Int32 {
+        let paths = Project.paths(context)
+        _ = try loadConfig(context, projectDirectory: paths.root)  // a bad .env exits 78 before anything starts
+        let out = context.output
+        let (client, started) = try DaemonLauncher.connectOrStart(paths, executable: context.executablePath,
+                                                                  environment: context.environment,
+                                                                  extraArguments: watch ? [] : ["--no-watch"])
+        if started { out.error("sagedev: started the daemon for \(paths.root)") }
+        let view = ProgressView(output: out, services: services.isEmpty ? ServiceName.allCases : services)
+        do {
+            let result = try client.request("up", ["services": services.map(\.rawValue), "watch": watch],
+                                            deadline: .after(seconds: timeout), onEvent: view.handle)
+            out.line(out.paint("The Sage stack is up", .green) + " (runtime \(result["runtime"] as? String ?? "?")):")
+            printURLs(out, result)
+            return ExitCode.success
+        } catch let f as DaemonClient.Failure {
+            out.error(out.paint("sagedev up failed", .red) + ": " + (f.result?["failed"] as? String).map { "\($0): " }.orEmpty + f.message)
+            if let tail = f.result?["logTail"] as? [String], !tail.isEmpty {
+                out.error("last \(tail.count) log lines of \(f.result?["failed"] as? String ?? "the service"):")
+                for l in tail { out.error("  " + l) }
+            }
+            if f.code == "port-conflict" { out.error("nothing was started.") }
+            return ExitCode.failure
+        } catch let e as SystemError where e.code == .timedOut {
+            out.error("sagedev up: not healthy after \(Int(timeout)) s; see 'sagedev status' and 'sagedev logs'")
+            return ExitCode.failure
+        }
+    }
+}
+
+extension Optional where Wrapped == String {
+    var orEmpty: String { self ?? "" }
+}

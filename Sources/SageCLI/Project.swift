@@ -1,0 +1,123 @@
+import Glibc
+import SageCore
+import SageSystem
+
+/// Finds the project a command acts on, and connects to its daemon.
+enum Project {
+    /// The project directory: SAGEDEV_PROJECT_DIR, else the nearest directory upwards holding a `.env`, else the
+    /// working directory.
+    static func directory(_ context: CommandContext) -> String {
+        if let d = context.environment["SAGEDEV_PROJECT_DIR"], !d.isEmpty {
+            return d.hasPrefix("/") ? d : context.workingDirectory + "/" + d
+        }
+        var dir = context.workingDirectory
+        while true {
+            if FileDescriptor.exists(dir + "/.env") { return dir }
+            guard let slash = dir.lastIndex(of: "/"), dir != "/" else { break }
+            dir = slash == dir.startIndex ? "/" : String(dir[..<slash])
+        }
+        return context.workingDirectory
+    }
+
+    static func paths(_ context: CommandContext) -> ProjectPaths { ProjectPaths(root: directory(context)) }
+
+    /// Services a dead daemon left behind (pid files whose process, checked by start time, still runs).
+    static func orphanedServices(_ paths: ProjectPaths) -> [ServiceName] {
+        ServiceName.allCases.filter { PidRecord.read(paths.pidFile($0))?.isAlive == true }
+    }
+
+    /// The running daemon; or, when a killed daemon left services running, a new daemon that adopts them.
+    static func connectOrAdopt(_ context: CommandContext, _ paths: ProjectPaths) throws -> DaemonClient? {
+        if let c = try? DaemonClient.connect(paths) { return c }
+        guard !orphanedServices(paths).isEmpty else { return nil }
+        context.output.error("sagedev: the daemon is gone but its services still run; starting a new daemon to adopt them")
+        return try DaemonLauncher.connectOrStart(paths, executable: context.executablePath, environment: context.environment).0
+    }
+
+    static func parseServices(_ names: [String]) throws -> [ServiceName] {
+        try names.map { n in
+            guard let s = ServiceName(rawValue: n) else {
+                let hint = ArgumentParser.suggestion(for: n, among: ServiceName.allCases.map(\.rawValue)).map { "; did you mean \($0)?" } ?? ""
+                throw CLIError.usage("unknown service '\(n)'\(hint) (services: \(ServiceName.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return s
+        }
+    }
+
+    static func noDaemon(_ paths: ProjectPaths) -> CLIError {
+        CLIError(ExitCode.noDaemon, "no sagedev daemon runs for \(paths.root); start the stack with 'sagedev up'")
+    }
+}
+
+/// Renders `up`/`restart` progress: on a TTY a live block with one line per service, else plain lines.
+final class ProgressView: @unchecked Sendable {
+    let output: Output
+    let services: [ServiceName]
+    private var states: [ServiceName: (state: String, reason: String, ms: Int)] = [:]
+    private var drawn = 0
+    private let start = monotonicNanoseconds()
+
+    init(output: Output, services: [ServiceName]) { self.output = output; self.services = services }
+
+    func handle(_ event: [String: Any]) {
+        switch event["event"] as? String {
+        case "progress":
+            guard let name = event["service"] as? String, let s = ServiceName(rawValue: name) else { return }
+            let state = event["state"] as? String ?? "?"
+            let reason = event["reason"] as? String ?? ""
+            let ms = event["elapsedMs"] as? Int ?? 0
+            states[s] = (state, reason, ms)
+            if output.isTTY { redraw() } else {
+                let detail = state == "healthy" ? "healthy in \(ms) ms" : (reason == state || reason.isEmpty ? state : "\(state): \(reason)")
+                output.line("\(name): \(detail)")
+            }
+        case "step":
+            let line = "\(event["step"] as? String ?? "step"): \(event["message"] as? String ?? "")"
+            if output.isTTY { clear(); output.line(line); redraw() } else { output.line(line) }
+        default: break
+        }
+    }
+
+    private func clear() {
+        if drawn > 0 { output.write("\u{1B}[\(drawn)A\u{1B}[J"); drawn = 0 }
+    }
+
+    private func redraw() {
+        clear()
+        let total = Int(millisecondsSince(start))
+        for s in services {
+            let st = states[s]
+            let state = st?.state ?? "waiting"
+            let colour: Output.Colour = state == "healthy" ? .green : (state == "failed" || state == "crashed" ? .red : .yellow)
+            let mark = state == "healthy" ? "✔" : (state == "failed" ? "✘" : "…")
+            let time = state == "healthy" ? "\(st?.ms ?? 0) ms" : "\(total / 1000).\(total % 1000 / 100) s"
+            output.line("  \(output.paint(mark, colour)) \(s.rawValue.padding(9)) \(output.paint(state.padding(10), colour)) \(time.padding(9)) \(output.paint(String((st?.reason ?? "").prefix(70)), .dim))")
+        }
+        drawn = services.count
+    }
+}
+
+/// Prints the URLs of a healthy stack (passwords redacted).
+func printURLs(_ output: Output, _ status: [String: Any]) {
+    for s in status["services"] as? [[String: Any]] ?? [] {
+        guard let name = s["name"] as? String, let url = s["url"] as? String else { continue }
+        output.line("  \(name.padding(9)) \(url)")
+    }
+}
+
+/// Loads and validates the project's configuration. Every issue is printed (file:line:column: message) before
+/// the command exits 78; warnings are printed and loading goes on.
+func loadConfig(_ context: CommandContext, projectDirectory: String, quiet: Bool = false) throws -> Config {
+    do {
+        let config = try ConfigLoader.load(projectDirectory: projectDirectory, environment: context.environment)
+        if !quiet {
+            for w in ConfigLoader.check(projectDirectory: projectDirectory, environment: context.environment).warnings {
+                context.output.error("warning: \(w.description)")
+            }
+        }
+        return config
+    } catch {
+        if !quiet { for issue in error.errors { context.output.error(issue.description) } }
+        throw CLIError(ExitCode.config, error.message)
+    }
+}

@@ -1,0 +1,72 @@
+import SageSystem
+import SageWire
+
+/// Puts the pieces together for a project: which runtime, which probes, which status extras.
+public enum Stack {
+    /// The host to dial for a probe, without URL brackets.
+    static func dialHost(_ c: Config) -> String {
+        var h = c.urlHost
+        if h.hasPrefix("[") { h = String(h.dropFirst().dropLast()) }
+        return h
+    }
+
+    /// The wire probe for each service: Postgres auth + SELECT 1, Valkey AUTH + PING, HTTP GET of the health path.
+    public static func probe(_ s: ServiceName, _ c: Config) -> any Probe {
+        let host = dialHost(c)
+        switch s {
+        case .postgres:
+            return PostgresProbe(host: host, port: c.postgres.port, user: c.postgres.user, password: c.postgres.password,
+                                 database: c.postgres.database)
+        case .valkey:
+            return ValkeyProbe(host: host, port: c.valkey.port, password: c.valkey.password.isEmpty ? nil : c.valkey.password)
+        case .backend, .frontend:
+            let app = c.app(s)!
+            return HTTPProbe(host: host, port: app.port, path: app.healthPath)
+        }
+    }
+
+    /// `native` or `compose` (for `auto`: compose when a Docker engine answers within 2 s).
+    public static func makeRuntime(config c: Config, paths: ProjectPaths, environment: [String: String], logs: LogStore) throws -> any ServiceRuntime {
+        NativeRuntime(paths: paths, logs: logs, environment: environment)
+    }
+
+    public static func makeDaemon(config c: Config, paths: ProjectPaths, environment: [String: String]) throws -> Daemon {
+        let logs = LogStore(directory: paths.logs)
+        let runtime = try makeRuntime(config: c, paths: paths, environment: environment, logs: logs)
+        try runtime.prepare(c)
+        let engine = Engine(config: c, runtime: runtime, logs: logs, probes: { s, c in probe(s, c) })
+        return try Daemon(paths: paths, engine: engine, extras: { s, c in statusExtras(s, c) })
+    }
+
+    /// Postgres connections in use (with the 80% warning from the runbook) and Valkey memory, for `status`.
+    public static func statusExtras(_ s: ServiceName, _ c: Config) -> [String: Any] {
+        switch s {
+        case .postgres:
+            guard let conn = try? PostgresConnection.connect(
+                PostgresConnectOptions(host: dialHost(c), port: c.postgres.port, user: c.postgres.user,
+                                       password: c.postgres.password, database: c.postgres.database),
+                deadline: .after(seconds: 1)) else { return [:] }
+            defer { conn.close() }
+            guard let r = try? conn.simpleQuery("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'; SHOW max_connections", deadline: .after(seconds: 1)),
+                  r.count == 2, let used = Int(r[0].rows.first?.first.flatMap { $0 } ?? ""),
+                  let max = Int(r[1].rows.first?.first.flatMap { $0 } ?? "") else { return [:] }
+            return ["connections": ["used": used, "max": max, "warning": max > 0 && used * 100 >= max * 80]]
+        case .valkey:
+            guard let conn = try? ValkeyConnection.connect(host: dialHost(c), port: c.valkey.port, user: nil,
+                                                          password: c.valkey.password.isEmpty ? nil : c.valkey.password,
+                                                          deadline: .after(seconds: 1)),
+                  let reply = try? conn.command(["INFO", "memory"], deadline: .after(seconds: 1)) else { return [:] }
+            defer { conn.close() }
+            var info: [String: String] = [:]
+            guard let text = reply.string else { return [:] }
+            for line in text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }) {
+                let kv = line.split(separator: ":", maxSplits: 1)
+                if kv.count == 2 { info[String(kv[0])] = String(kv[1]) }
+            }
+            guard let used = info["used_memory"].flatMap({ Int($0) }) else { return [:] }
+            return ["memory": ["usedBytes": used, "usedHuman": info["used_memory_human"] ?? "\(used)B"]]
+        default:
+            return [:]
+        }
+    }
+}

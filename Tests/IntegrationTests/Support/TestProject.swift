@@ -1,0 +1,114 @@
+import Glibc
+import Foundation
+import SageSystem
+
+/// The sagedev executable built next to the test bundle.
+enum SagedevBinary {
+    static let path: String = {
+        let exe = ProcessEnvironment.executablePath() ?? ""
+        var dir = exe
+        // …/debug/sagedevPackageTests.xctest (a file on Linux) → …/debug
+        while !dir.isEmpty, !FileDescriptor.isExecutable(dir + "/sagedev") || dir.hasSuffix(".xctest") {
+            guard let slash = dir.lastIndex(of: "/") else { break }
+            dir = String(dir[..<slash])
+        }
+        return dir + "/sagedev"
+    }()
+}
+
+/// A copy of the example Sage stack in a temp directory, with its own free ports, driven through the real binary.
+final class TestProject: @unchecked Sendable {
+    let root: String
+    let ports: (postgres: Int, valkey: Int, backend: Int, frontend: Int)
+    let postgresPassword = "pg pass/with:odd@chars"
+    let valkeyPassword = "vk-secret-42"
+
+    init(runtime: String = "native", extraEnv: [String: String] = [:]) throws {
+        root = makeTempDirectory("sagedev-proj")
+        ports = (freePort(), freePort(), freePort(), freePort())
+        let r = try Subprocess.run(["cp", "-R", Repo.root + "/examples/sage/apps", Repo.root + "/examples/sage/db", root + "/"],
+                                   deadline: .after(seconds: 30))
+        guard r.status.isSuccess else { throw TestFailure("copy failed: \(r.stderrText)") }
+        var env = """
+        SAGEDEV_PROJECT=sagetest
+        SAGEDEV_RUNTIME=\(runtime)
+        POSTGRES_USER=sage
+        POSTGRES_PASSWORD='\(postgresPassword)'
+        POSTGRES_DB=sage
+        POSTGRES_PORT=\(ports.postgres)
+        VALKEY_PASSWORD=\(valkeyPassword)
+        VALKEY_PORT=\(ports.valkey)
+        BACKEND_DIR=apps/backend
+        BACKEND_DEV_COMMAND="node --watch src/server.js"
+        BACKEND_PORT=\(ports.backend)
+        BACKEND_HEALTH_PATH=/health
+        FRONTEND_DIR=apps/frontend
+        FRONTEND_DEV_COMMAND="node src/server.js"
+        FRONTEND_PORT=\(ports.frontend)
+        FRONTEND_HEALTH_PATH=/health
+        SAGEDEV_POSTGRES_BIN_DIR=\(Repo.toolchainBin)
+        SAGEDEV_VALKEY_BIN_DIR=\(Repo.toolchainBin)
+
+        """
+        for (k, v) in extraEnv.sorted(by: { $0.key < $1.key }) { env += "\(k)=\(v)\n" }
+        try FileDescriptor.writeFileAtomically(root + "/.env", Array(env.utf8), mode: 0o644)
+    }
+
+    /// Runs `sagedev ARGS` in the project directory.
+    @discardableResult
+    func sagedev(_ args: [String], timeout: Double = 180, input: [UInt8] = []) throws -> CompletedProcess {
+        var env = ProcessEnvironment.current()
+        env["NO_COLOR"] = "1"
+        env.removeValue(forKey: "SAGEDEV_PROJECT_DIR")
+        return try Subprocess.run([SagedevBinary.path] + args, environment: env, workingDirectory: root, input: input,
+                                  deadline: .after(seconds: timeout))
+    }
+
+    /// `status --json`, parsed.
+    func status() throws -> [String: Any] {
+        let r = try sagedev(["status", "--json"], timeout: 30)
+        guard let obj = try JSONSerialization.jsonObject(with: Data(r.stdout)) as? [String: Any] else {
+            throw TestFailure("status --json printed no object: \(r.stdoutText) \(r.stderrText)")
+        }
+        return obj
+    }
+
+    func service(_ status: [String: Any], _ name: String) -> [String: Any] {
+        (status["services"] as? [[String: Any]] ?? []).first { $0["name"] as? String == name } ?? [:]
+    }
+
+    /// Polls `status --json` until `condition` holds (deadline-bounded).
+    func waitForStatus(_ deadline: Deadline, _ condition: ([String: Any]) -> Bool) -> [String: Any]? {
+        var last: [String: Any]?
+        let ok = waitUntil(deadline) {
+            guard let s = try? status() else { return false }
+            last = s
+            return condition(s)
+        }
+        return ok ? last : nil
+    }
+
+    func pidRecord(_ service: String) -> (pid: Int32, start: UInt64)? {
+        guard let t = FileDescriptor.readText(root + "/.sagedev/run/\(service).pid") else { return nil }
+        let p = t.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard p.count >= 2, let pid = Int32(p[0]), let st = UInt64(p[1]) else { return nil }
+        return (pid, st)
+    }
+
+    /// Every live process whose command line mentions this project directory (services, daemon).
+    func processesOfProject() -> [Int32] {
+        ProcFS.allPids().filter { pid in
+            guard pid != getpid(), let cmd = ProcFS.commandLine(pid: pid) else { return false }
+            return cmd.contains { $0.contains(root) } || (ProcFS.processGroup(pid: pid).map { g in
+                ["postgres", "valkey", "backend", "frontend"].contains { pidRecord($0)?.pid == g } } ?? false)
+        }
+    }
+
+    deinit {
+        _ = try? sagedev(["down"], timeout: 60)
+        // Whatever survived a failed test: kill by pid file and by command line.
+        for s in ["postgres", "valkey", "backend", "frontend"] { if let r = pidRecord(s) { kill(-r.pid, SIGKILL); kill(r.pid, SIGKILL) } }
+        for pid in processesOfProject() { kill(pid, SIGKILL) }
+        removeTree(root)
+    }
+}
