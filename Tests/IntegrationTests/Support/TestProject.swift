@@ -20,7 +20,7 @@ enum SagedevBinary {
 final class TestProject: @unchecked Sendable {
     let root: String
     let ports: (postgres: Int, valkey: Int, backend: Int, frontend: Int)
-    let postgresPassword = "pg pass/with:odd@chars"
+    let postgresPassword = "pg-pass;with,odd*chars!"
     let valkeyPassword = "vk-secret-42"
 
     init(runtime: String = "native", extraEnv: [String: String] = [:]) throws {
