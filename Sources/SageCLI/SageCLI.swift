@@ -12,6 +12,8 @@ public enum Commands {
         RestartCommand.self,
         DoctorCommand.self,
         DaemonCommand.self,
+        WaitCommand.self,
+        ComposeCommand.self,
         VersionCommand.self,
     ] }
     static func named(_ n: String) -> (any Command.Type)? { all.first { $0.name == n } }

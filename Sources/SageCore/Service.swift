@@ -14,4 +14,11 @@ public enum ServiceName: String, CaseIterable, Sendable, Codable, Comparable {
         }
     }
     public var isApp: Bool { self == .backend || self == .frontend }
+    /// The .env key that sets this service's host port.
+    public var portKey: String {
+        switch self {
+        case .postgres: return "POSTGRES_PORT"; case .valkey: return "VALKEY_PORT"
+        case .backend: return "BACKEND_PORT"; case .frontend: return "FRONTEND_PORT"
+        }
+    }
 }

@@ -35,7 +35,8 @@ public enum Stack {
         let runtime = try makeRuntime(config: c, paths: paths, environment: environment, logs: logs)
         try runtime.prepare(c)
         let engine = Engine(config: c, runtime: runtime, logs: logs, probes: { s, c in probe(s, c) })
-        return try Daemon(paths: paths, engine: engine, extras: { s, c in statusExtras(s, c) })
+        let stall = environment["SAGEDEV_CONTROL_STALL_SECONDS"].flatMap(Double.init) ?? 10
+        return try Daemon(paths: paths, engine: engine, extras: { s, c in statusExtras(s, c) }, stallSeconds: stall)
     }
 
     /// Postgres connections in use (with the 80% warning from the runbook) and Valkey memory, for `status`.

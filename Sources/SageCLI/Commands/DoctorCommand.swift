@@ -88,7 +88,7 @@ struct DoctorCommand: Command {
                 if let conflict = PortCheck.check(host: c.bindAddress, port: port) {
                     let mine = conflict.owners.contains { $0.pid.map { ours.contains($0) || ours.contains(ProcFS.processGroup(pid: $0) ?? -1) } ?? false }
                     report(mine ? .ok : .fail, "port \(port)", mine ? "in use by this project's \(s.rawValue)" : conflict.description,
-                           fix: "stop that process or set \(["postgres": "POSTGRES_PORT", "valkey": "VALKEY_PORT", "backend": "BACKEND_PORT", "frontend": "FRONTEND_PORT"][s.rawValue]!) in .env")
+                           fix: "stop that process or set \(s.portKey) in .env")
                 } else {
                     report(.ok, "port \(port)", "free (\(s.rawValue))")
                 }

@@ -22,8 +22,19 @@ struct UpCommand: Command {
 
     func run(_ context: CommandContext) throws -> Int32 {
         let paths = Project.paths(context)
-        _ = try loadConfig(context, projectDirectory: paths.root)  // a bad .env exits 78 before anything starts
+        let config = try loadConfig(context, projectDirectory: paths.root)  // a bad .env exits 78 before anything starts
         let out = context.output
+        // With no daemon, nothing of ours holds a port: check them all before starting anything (even initdb).
+        if DaemonLauncher.isRunning(paths) == nil && Project.orphanedServices(paths).isEmpty {
+            let conflicts = ServiceName.allCases.compactMap { s in
+                PortCheck.check(host: config.bindAddress, port: config.port(of: s)).map { "\(s.rawValue): \($0.description); set \(s.portKey) in .env or stop that process" }
+            }
+            if !conflicts.isEmpty {
+                out.error(out.paint("sagedev up failed", .red) + ": a port is taken; nothing was started.")
+                for c in conflicts { out.error("  " + c) }
+                return ExitCode.failure
+            }
+        }
         let (client, started) = try DaemonLauncher.connectOrStart(paths, executable: context.executablePath,
                                                                   environment: context.environment,
                                                                   extraArguments: watch ? [] : ["--no-watch"])

@@ -161,12 +161,13 @@ public final class ControlConnection: @unchecked Sendable {
 
     private func handleLine(_ line: ArraySlice<UInt8>) {
         let request: [String: Any]
+        // Replies go through `send` (queued) like every command's, so a client gets them in request order.
         do { request = try ControlProtocol.decode(line) } catch {
-            enqueue(ControlProtocol.encode(ControlProtocol.error(id: nil, code: "bad-request", "\(error)")))
+            send(ControlProtocol.error(id: nil, code: "bad-request", "\(error)"))
             return
         }
         guard request["cmd"] is String else {
-            enqueue(ControlProtocol.encode(ControlProtocol.error(id: request["id"], code: "bad-request", "a request needs a \"cmd\" string")))
+            send(ControlProtocol.error(id: request["id"] as? Int, code: "bad-request", "a request needs a \"cmd\" string"))
             return
         }
         server?.dispatch(request, from: self)

@@ -28,7 +28,11 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// Takes the project's daemon lock (only one daemon per project) and opens the control socket.
-    public init(paths: ProjectPaths, engine: Engine, extras: StatusExtras? = nil) throws {
+    /// A client that leaves a request line unfinished this long is disconnected.
+    private let stallSeconds: Double
+
+    public init(paths: ProjectPaths, engine: Engine, extras: StatusExtras? = nil, stallSeconds: Double = 10) throws {
+        self.stallSeconds = stallSeconds
         try paths.ensure()
         guard let lock = try FileLock.tryAcquire(path: paths.daemonLock) else {
             throw AlreadyRunning(pid: FileLock.holderPid(path: paths.daemonLock))
@@ -45,7 +49,7 @@ public final class Daemon: @unchecked Sendable {
     /// Serves until `down` or SIGTERM/SIGINT. Returns the exit code.
     public func run() throws -> Int32 {
         engine.adoptRunning()
-        let server = try ControlServer(path: paths.socket, queue: serverQueue) { [weak self] req, conn in
+        let server = try ControlServer(path: paths.socket, queue: serverQueue, stallSeconds: stallSeconds) { [weak self] req, conn in
             self?.handle(req, conn)
         }
         self.server = server

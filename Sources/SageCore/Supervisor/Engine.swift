@@ -88,7 +88,7 @@ public final class Engine: @unchecked Sendable {
         var conflicts: [String] = []
         for s in toStart {
             if let c = PortCheck.check(host: config.bindAddress == "0.0.0.0" ? "0.0.0.0" : config.bindAddress, port: config.port(of: s)) {
-                conflicts.append("\(s.rawValue): \(c.description); set \(portKey(s)) in .env or stop that process")
+                conflicts.append("\(s.rawValue): \(c.description); set \(s.portKey) in .env or stop that process")
             }
         }
         if !conflicts.isEmpty { return conflicts.joined(separator: "\n") }
@@ -262,7 +262,7 @@ public final class Engine: @unchecked Sendable {
                 workers.async {
                     do {
                         if let conflict = PortCheck.check(host: c.bindAddress, port: c.port(of: s)) {
-                            throw RuntimeError(s, "\(conflict.description); set \(portKey(s)) in .env or stop that process")
+                            throw RuntimeError(s, "\(conflict.description); set \(s.portKey) in .env or stop that process")
                         }
                         let r = try self.runtime.start(s, config: c)
                         self.queue.async {
@@ -339,9 +339,3 @@ public final class Engine: @unchecked Sendable {
     }
 }
 
-func portKey(_ s: ServiceName) -> String {
-    switch s {
-    case .postgres: return "POSTGRES_PORT"; case .valkey: return "VALKEY_PORT"
-    case .backend: return "BACKEND_PORT"; case .frontend: return "FRONTEND_PORT"
-    }
-}

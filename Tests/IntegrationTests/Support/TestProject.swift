@@ -23,7 +23,11 @@ final class TestProject: @unchecked Sendable {
     let postgresPassword = "pg-pass;with,odd*chars!"
     let valkeyPassword = "vk-secret-42"
 
-    init(runtime: String = "native", extraEnv: [String: String] = [:]) throws {
+    /// Extra process environment for every `sagedev` run (not written to .env).
+    let processEnvironment: [String: String]
+
+    init(runtime: String = "native", extraEnv: [String: String] = [:], processEnvironment: [String: String] = [:]) throws {
+        self.processEnvironment = processEnvironment
         root = makeTempDirectory("sagedev-proj")
         ports = (freePort(), freePort(), freePort(), freePort())
         let r = try Subprocess.run(["cp", "-R", Repo.root + "/examples/sage/apps", Repo.root + "/examples/sage/db", root + "/"],
@@ -60,6 +64,7 @@ final class TestProject: @unchecked Sendable {
         var env = ProcessEnvironment.current()
         env["NO_COLOR"] = "1"
         env.removeValue(forKey: "SAGEDEV_PROJECT_DIR")
+        for (k, v) in processEnvironment { env[k] = v }
         return try Subprocess.run([SagedevBinary.path] + args, environment: env, workingDirectory: root, input: input,
                                   deadline: .after(seconds: timeout))
     }
