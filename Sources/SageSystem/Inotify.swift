@@ -200,15 +200,21 @@ public final class Inotify: @unchecked Sendable {
     /// `budget` is the caller's own cap, when one was set below the kernel's.
     public static func watchLimitError(path: String, needed: Int, held: Int, budget: Int? = nil) -> SystemError {
         let sysctlLimit = maxUserWatches()
+        let namespaceLimit = readProcInt("/proc/sys/user/max_inotify_watches")
         let limitText: String
         if let budget {
             limitText = "the watch budget of \(budget)"
+        } else if let namespaceLimit, let sysctlLimit, namespaceLimit < sysctlLimit {
+            // Inside a container or user namespace the lower, per-namespace limit applies.
+            limitText = "\(namespaceLimit) in this user namespace (/proc/sys/user/max_inotify_watches); "
+                + "fs.inotify.max_user_watches = \(sysctlLimit)"
         } else if let sysctlLimit {
             limitText = "fs.inotify.max_user_watches = \(sysctlLimit), shared by every process of this user"
         } else {
             limitText = "fs.inotify.max_user_watches"
         }
-        let suggested = suggestedWatchLimit(current: budget ?? sysctlLimit ?? 8192, needed: needed)
+        let suggested = suggestedWatchLimit(current: budget ?? [namespaceLimit, sysctlLimit].compactMap { $0 }.min() ?? 8192,
+                                            needed: needed)
         return SystemError(.tooLarge,
             "inotify watch limit reached while watching \(path): \(needed) watches are needed, "
             + "this watcher holds \(held) (limit: \(limitText)). Raise the limit with "
