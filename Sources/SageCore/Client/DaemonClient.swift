@@ -82,8 +82,7 @@ public enum DaemonLauncher {
 
     /// Whether a daemon holds the project's lock (even if its socket does not answer).
     public static func isRunning(_ paths: ProjectPaths) -> Int32? {
-        guard let lock = try? FileLock.tryAcquire(path: paths.daemonLock) else { return FileLock.holderPid(path: paths.daemonLock) ?? -1 }
-        lock.release()
-        return nil
+        guard FileDescriptor.exists(paths.daemonLock) else { return nil }
+        return FileLock.holderPid(path: paths.daemonLock)
     }
 }

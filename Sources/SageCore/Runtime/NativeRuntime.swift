@@ -188,17 +188,9 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
         return RunningService(pid: child.pid)
     }
 
-    /// The apps' environment: ours, then every .env value, then the connection URLs and PORT.
+    /// The apps' environment: ours, then what the configuration gives the service (see `Config.serviceEnvironment`).
     public func appEnvironment(_ s: ServiceName, _ c: Config) -> [String: String] {
-        var env = environment
-        for (k, v) in c.values { env[k] = v }
-        env["DATABASE_URL"] = c.postgresURL(redacted: false)
-        env["VALKEY_URL"] = c.valkeyURL(redacted: false)
-        env["REDIS_URL"] = c.valkeyURL(redacted: false)
-        env["PORT"] = String(c.port(of: s))
-        env["HOST"] = c.bindAddress
-        env["BACKEND_URL"] = "http://\(c.urlHost):\(c.backend.port)"
-        return env
+        environment.merging(c.serviceEnvironment(s)) { _, new in new }
     }
 
     /// postgres refuses to start over a postmaster.pid whose pid is alive, even when that pid was reused by an

@@ -1,0 +1,72 @@
+"""Shared helpers for sagedev's benchmarks: a temp copy of the example stack on free ports, timing, medians."""
+import os, shutil, socket, statistics, subprocess, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOLBIN = os.path.join(ROOT, ".sagedev", "toolchain", "bin")
+
+
+def sagedev_binary():
+    """The release build (built once here if missing or older than the sources)."""
+    subprocess.run(["swift", "build", "-c", "release", "--product", "sagedev"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL, env=dict(os.environ, PATH="/opt/swift/usr/bin:" + os.environ["PATH"]))
+    return os.path.join(ROOT, ".build", "release", "sagedev")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Project:
+    """A copy of examples/sage in a temp directory with its own .env on free ports (native runtime)."""
+
+    def __init__(self, runtime="native", extra=None):
+        self.root = tempfile.mkdtemp(prefix="sagedev-bench-")
+        os.chmod(self.root, 0o755)
+        for d in ("apps", "db"):
+            shutil.copytree(os.path.join(ROOT, "examples", "sage", d), os.path.join(self.root, d))
+        self.ports = dict(postgres=free_port(), valkey=free_port(), backend=free_port(), frontend=free_port())
+        self.pg_password = "bench-pg-pass"
+        self.vk_password = "bench-vk-pass"
+        env = {
+            "SAGEDEV_PROJECT": "bench", "SAGEDEV_RUNTIME": runtime,
+            "POSTGRES_USER": "sage", "POSTGRES_PASSWORD": self.pg_password, "POSTGRES_DB": "sage",
+            "POSTGRES_PORT": self.ports["postgres"], "VALKEY_PASSWORD": self.vk_password, "VALKEY_PORT": self.ports["valkey"],
+            "BACKEND_DIR": "apps/backend", "BACKEND_DEV_COMMAND": '"node src/server.js"', "BACKEND_PORT": self.ports["backend"],
+            "BACKEND_HEALTH_PATH": "/health", "FRONTEND_DIR": "apps/frontend", "FRONTEND_DEV_COMMAND": '"node src/server.js"',
+            "FRONTEND_PORT": self.ports["frontend"], "FRONTEND_HEALTH_PATH": "/health",
+            "SAGEDEV_POSTGRES_BIN_DIR": TOOLBIN, "SAGEDEV_VALKEY_BIN_DIR": TOOLBIN,
+        }
+        env.update(extra or {})
+        with open(os.path.join(self.root, ".env"), "w") as f:
+            for k, v in env.items():
+                f.write(f"{k}={v}\n")
+        self.binary = sagedev_binary()
+
+    def run(self, *args, check=True, timeout=600):
+        env = dict(os.environ, NO_COLOR="1")
+        r = subprocess.run([self.binary, *args], cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"sagedev {' '.join(args)} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def cleanup(self):
+        self.run("down", check=False, timeout=120)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def timed(f):
+    t = time.perf_counter()
+    f()
+    return (time.perf_counter() - t) * 1000
+
+
+def median(xs):
+    return statistics.median(xs)
+
+
+def fmt(ms):
+    return f"{ms:8.1f} ms"
