@@ -30,13 +30,27 @@ public enum Stack {
         NativeRuntime(paths: paths, logs: logs, environment: environment)
     }
 
-    public static func makeDaemon(config c: Config, paths: ProjectPaths, environment: [String: String]) throws -> Daemon {
+    public static func makeDaemon(config c: Config, paths: ProjectPaths, environment: [String: String], watch: Bool = true) throws -> Daemon {
         let logs = LogStore(directory: paths.logs)
         let runtime = try makeRuntime(config: c, paths: paths, environment: environment, logs: logs)
         try runtime.prepare(c)
-        let engine = Engine(config: c, runtime: runtime, logs: logs, probes: { s, c in probe(s, c) })
+        let activity = DatabaseActivity()
+        let engine = Engine(config: c, runtime: runtime, logs: logs, probes: { s, c in activity.probe(s, c, normal: probe(s, c)) })
         let stall = environment["SAGEDEV_CONTROL_STALL_SECONDS"].flatMap(Double.init) ?? 10
-        return try Daemon(paths: paths, engine: engine, extras: { s, c in statusExtras(s, c) }, stallSeconds: stall)
+        let daemon = try Daemon(paths: paths, engine: engine, extras: { s, c in statusExtras(s, c) }, stallSeconds: stall)
+        // Migrations, seeds and the template before the apps start; reset-db, seed, migrate, snapshots, backups.
+        let database = DatabaseManager(paths: paths, logs: logs, environment: environment, config: { engine.config },
+                                       backend: EngineBackendControl(engine: engine),
+                                       runJob: { command, c, deadline in try runtime.runJob(command, service: .backend, config: c, deadline: deadline) },
+                                       activity: activity)
+        engine.setBeforeAppsHook { c, _ in try database.beforeApps(c) }
+        database.register(on: daemon)
+        if watch {
+            let reloader = HotReloader(engine: engine, environment: environment)
+            reloader.start()
+            daemon.reloader = reloader
+        }
+        return daemon
     }
 
     /// Postgres connections in use (with the 80% warning from the runbook) and Valkey memory, for `status`.

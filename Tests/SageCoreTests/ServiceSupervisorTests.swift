@@ -85,16 +85,32 @@ import SageSystem
         _ = s.handle(.startRequested, now: 0)
         _ = s.handle(.started(pid: 1), now: 0)
         _ = s.handle(.probed(.ready("200"), latencyMilliseconds: 1), now: 1)
-        #expect(s.handle(.reloadTriggered("src/server.js"), now: 2) == [.probeReadiness])
+        #expect(s.handle(.reloadTriggered("src/server.js", processAlive: true), now: 2) == [.probeReadiness])
         #expect(s.state == .reloading)
         #expect(s.handle(.exited(.exited(1)), now: 2.1) == [])  // syntax error: no restart loop
         #expect(s.state == .crashed)
-        #expect(s.handle(.reloadTriggered("src/server.js"), now: 5) == [.spawn])
+        #expect(s.handle(.reloadTriggered("src/server.js", processAlive: false), now: 5) == [.spawn])
         #expect(s.state == .restarting)
         _ = s.handle(.started(pid: 2), now: 5)
         _ = s.handle(.probed(.ready("200"), latencyMilliseconds: 1), now: 5.2)
         #expect(s.state == .healthy)
         #expect(s.reloadPending == false)
+    }
+
+    @Test func reloadThatNeverComesBackIsACrashThatWaitsForTheNextSave() {
+        var s = ServiceSupervisor(service: .backend)
+        _ = s.handle(.startRequested, now: 0)
+        _ = s.handle(.started(pid: 1), now: 0)
+        _ = s.handle(.probed(.ready("200"), latencyMilliseconds: 1), now: 1)
+        _ = s.handle(.reloadTriggered("src/server.js", processAlive: true), now: 2)
+        _ = s.handle(.probed(.notReady("connection refused"), latencyMilliseconds: 1), now: 2.5)
+        #expect(s.handle(.startDeadlinePassed, now: 7) == [])  // no restart loop on broken code
+        #expect(s.state == .crashed)
+        #expect(s.reason.contains("connection refused"))
+        // The dev server process is still alive (node --watch waits for changes): the next save probes, no spawn.
+        #expect(s.handle(.reloadTriggered("src/server.js", processAlive: true), now: 9) == [.probeReadiness])
+        _ = s.handle(.probed(.ready("200"), latencyMilliseconds: 1), now: 9.2)
+        #expect(s.state == .healthy)
     }
 
     @Test func stopWhileHealthy() {

@@ -4,12 +4,15 @@ import SageSystem
 struct DaemonCommand: Command {
     static let name = "daemon"
     static let summary = "Run the project's daemon in the foreground (sagedev up starts it in the background)."
-    static let options = [OptionSpec("--project", value: "DIR", help: "The project directory (default: found from the working directory).")]
+    static let options = [OptionSpec("--project", value: "DIR", help: "The project directory (default: found from the working directory)."),
+                          OptionSpec("--no-watch", help: "Do not watch the sources for hot reload.")]
     let project: String?
+    let watch: Bool
 
     init(parsing p: ParsedArguments) throws {
         if let extra = p.positionals.first { throw CLIError.usage("unexpected argument '\(extra)'") }
         project = p.value("--project")
+        watch = !p.has("--no-watch")
     }
 
     func run(_ context: CommandContext) throws -> Int32 {
@@ -18,7 +21,7 @@ struct DaemonCommand: Command {
         let paths = Project.paths(ctx)
         let config = try loadConfig(ctx, projectDirectory: paths.root)
         do {
-            let daemon = try Stack.makeDaemon(config: config, paths: paths, environment: context.environment)
+            let daemon = try Stack.makeDaemon(config: config, paths: paths, environment: context.environment, watch: watch)
             return try daemon.run()
         } catch let e as Daemon.AlreadyRunning {
             throw CLIError(ExitCode.failure, e.description)

@@ -57,7 +57,11 @@ struct StatusCommand: Command {
             }
             if let m = s["memory"] as? [String: Any], let used = m["usedHuman"] as? String { notes.append("\(name): memory used \(used)") }
             if let r = s["reload"] as? [String: Any], let file = r["file"] as? String {
-                notes.append("\(name): last reload \(r["action"] as? String ?? "") after \(file), healthy in \(r["healthyMs"] as? Int ?? 0) ms (\(r["count"] as? Int ?? 0) reloads)")
+                let took = (r["healthyMs"] as? Int).map { ", healthy \($0) ms after the change" } ?? ""
+                notes.append("\(name): \(r["outcome"] as? String ?? "reloading") after a change to \(file) (\(r["action"] as? String ?? "")\(took); \(r["count"] as? Int ?? 0) reload\(r["count"] as? Int == 1 ? "" : "s"))")
+            }
+            if let tail = s["logTail"] as? [String], !tail.isEmpty {
+                notes.append("\(name): last log lines:\n" + tail.map { "      " + $0 }.joined(separator: "\n"))
             }
         }
         let widths = (0..<rows[0].count).map { i in rows.map { $0[i].count }.max() ?? 0 }
@@ -72,6 +76,10 @@ struct StatusCommand: Command {
             out.line(String(line.dropLast()))
         }
         for n in notes { out.line("  " + n) }
+        if let w = status["watch"] as? [String: Any] {
+            if let problem = w["problem"] as? String { out.line(out.paint("  watch: \(problem)", .yellow)) }
+            else if w["enabled"] as? Bool == false { out.line("  watch: off (--no-watch)") }
+        }
     }
 }
 

@@ -19,6 +19,8 @@ public final class Daemon: @unchecked Sendable {
     /// Commands added by later layers (database, watcher): name → handler.
     private var extraCommands: [String: @Sendable ([String: Any], ControlConnection) -> Void] = [:]
     public var onShutdown: (@Sendable () -> Void)?
+    /// Hot reload, unless the daemon was started with --no-watch.
+    public var reloader: HotReloader?
 
     public struct AlreadyRunning: Error, CustomStringConvertible {
         public var pid: Int32?
@@ -75,6 +77,7 @@ public final class Daemon: @unchecked Sendable {
     /// Stops the services (unless the daemon only is asked to go), closes the socket and releases the lock.
     public func shutdown(stopServices: Bool) {
         guard shutdownOnce.withValue({ let was = $0; $0 = true; return !was }) else { return }
+        reloader?.stop()
         if stopServices { engine.stop(ServiceName.allCases) }
         onShutdown?()
         serverQueue.sync { server?.close() }
@@ -225,6 +228,7 @@ public final class Daemon: @unchecked Sendable {
         let now = wallClockSeconds()
         var list: [[String: Any]] = []
         var allHealthy = true
+        let reloads = engine.reloadRecords()
         for snap in engine.snapshot() {
             let s = snap.service, sup = snap.supervisor
             if snap.wanted && sup.state != .healthy { allHealthy = false }
@@ -254,11 +258,24 @@ public final class Daemon: @unchecked Sendable {
                 }
             }
             if !snap.dependencyOutage.isEmpty { o["dependencyOutage"] = snap.dependencyOutage.map(\.rawValue) }
+            if let r = reloads[s] {
+                var rj: [String: Any] = ["file": r.file, "at": r.at, "action": r.action, "outcome": r.outcome, "count": r.count]
+                if let ms = r.healthyMilliseconds { rj["healthyMs"] = ms }
+                o["reload"] = rj
+            }
+            if sup.state == .crashed || sup.state == .failed {
+                o["logTail"] = engine.logs.tailIncludingFile(s.rawValue, 10)
+            }
             o["details"] = engine.runtime.details(s, config: c)
             if sup.state == .healthy, let extras { for (k, v) in extras(s, c) { o[k] = v } }
             list.append(o)
         }
-        return ["project": c.projectName, "directory": paths.root, "runtime": engine.runtime.kind,
+        var watch: [String: Any] = ["enabled": reloader != nil]
+        if let r = reloader {
+            watch["directories"] = r.watchCount
+            if let m = r.limitMessage { watch["problem"] = m }
+        }
+        return ["project": c.projectName, "directory": paths.root, "runtime": engine.runtime.kind, "watch": watch,
                 "daemon": ["pid": Int(getpid()), "uptimeSeconds": ((now - engine.startedAt) * 10).rounded() / 10],
                 "healthy": allHealthy, "services": list]
     }

@@ -296,6 +296,11 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
         guard r.status.isSuccess else { throw RuntimeError(nil, "could not delete data: \(r.stderrText.trimmed)") }
     }
 
+    public func restartMarker(_ s: ServiceName) -> String? {
+        guard let w = queue.sync(execute: { watched[s] }) else { return nil }
+        return ProcFS.processes(inGroup: w.pid).sorted().map(String.init).joined(separator: ",")
+    }
+
     /// The pids this runtime watches (for tests and status).
     public func pids() -> [ServiceName: Int32] { queue.sync { watched.mapValues(\.pid) } }
 

@@ -49,3 +49,19 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
     public init(_ service: ServiceName?, _ message: String) { self.service = service; self.message = message }
     public var description: String { service.map { "\($0.rawValue): \(message)" } ?? message }
 }
+
+extension ServiceRuntime {
+    /// Something that changes when a self-reloading dev server restarts its app process (native: the members of the
+    /// service's process group). nil when the runtime cannot tell; reloads are then confirmed by an observed outage.
+    public func restartMarker(_ service: ServiceName) -> String? { nil }
+
+    /// Installs an app's dependencies after a manifest or lockfile change (native: the install command).
+    public func installDependencies(_ service: ServiceName, config: Config, deadline: Deadline) throws -> String {
+        guard let app = config.app(service), !app.installCommand.isEmpty else { return "no install command is set" }
+        let r = try runJob(app.installCommand, service: service, config: config, deadline: deadline)
+        guard r.status.isSuccess else {
+            throw RuntimeError(service, "`\(app.installCommand)` failed (\(r.status)): \(r.stderrText.split(separator: "\n").suffix(5).joined(separator: "\n"))")
+        }
+        return "ran `\(app.installCommand)`"
+    }
+}

@@ -149,15 +149,117 @@ public final class Engine: @unchecked Sendable {
     /// Replaces the configuration (after a valid .env change).
     public func updateConfig(_ c: Config) { queue.sync { config = c } }
 
-    /// A file change asked a self-reloading service to reload: watch it come back through the probe.
-    public func reloadTriggered(_ s: ServiceName, file: String) {
+    // MARK: hot reload
+
+    /// The last reload of a service, for `status`.
+    public struct ReloadRecord: Sendable, Equatable {
+        public var file: String
+        public var at: Double              // wall clock of the change
+        public var action: String          // "self", "restart", "install+restart"
+        public var healthyMilliseconds: Int?
+        public var outcome: String         // "reloading", "reloaded", "crashed", "no restart needed"
+        public var count: Int
+    }
+    private var reloads: [ServiceName: ReloadRecord] = [:]
+    private var reloadStarted: [ServiceName: UInt64] = [:]
+    private var reloadMarker: [ServiceName: String?] = [:]
+    private var reloadOutageSeen: Set<ServiceName> = []
+    /// How long a self-reloading server may take to come back before it counts as crashed.
+    public var reloadTimeoutSeconds = 5.0
+    /// With no restart observed this long after a change, the change needed no restart.
+    public var reloadSettleSeconds = 1.5
+
+    public func reloadRecords() -> [ServiceName: ReloadRecord] { queue.sync { reloads } }
+
+    private func beginReload(_ s: ServiceName, file: String, action: String, changedAt: UInt64) {
+        let count = (reloads[s]?.count ?? 0) + 1
+        reloads[s] = ReloadRecord(file: file, at: wallClockSeconds() - Double(monotonicNanoseconds() &- changedAt) / 1e9,
+                                  action: action, healthyMilliseconds: nil, outcome: "reloading", count: count)
+        reloadStarted[s] = changedAt
+    }
+
+    /// A source file of a self-reloading service changed: the dev server restarts itself; confirm it through the
+    /// probe. `changedAt` is when the change was seen (monotonic), so "reloaded in N ms" counts from the save.
+    public func reloadTriggered(_ s: ServiceName, file: String, changedAt: UInt64 = monotonicNanoseconds()) {
         queue.async {
+            guard self.wanted.contains(s) else { return }
+            let alive = self.running[s] != nil
+            self.beginReload(s, file: file, action: "self", changedAt: changedAt)
             self.bump(s)
             self.readinessStarted[s] = monotonicNanoseconds()
-            let a = self.supervisors[s]!.handle(.reloadTriggered(file), now: wallClockSeconds())
-            self.notify(.changed(s, self.supervisors[s]!.state, reason: self.supervisors[s]!.reason, elapsedMilliseconds: 0))
+            self.reloadOutageSeen.remove(s)
+            let before = self.supervisors[s]!.state
+            let a = self.supervisors[s]!.handle(.reloadTriggered(file, processAlive: alive), now: wallClockSeconds())
+            // The marker is taken after the change: a restart the dev server already began still shows up as a
+            // change later, because its new app process has a new pid.
+            self.reloadMarker[s] = alive ? self.runtime.restartMarker(s) : nil
+            if self.supervisors[s]!.state == .reloading {
+                let gen = self.generation[s]!
+                self.queue.asyncAfter(deadline: .now() + self.reloadTimeoutSeconds) {
+                    guard self.generation[s] == gen, self.supervisors[s]!.state == .reloading else { return }
+                    self.handle(s, .startDeadlinePassed)
+                }
+            }
+            if before != self.supervisors[s]!.state {
+                self.notify(.changed(s, self.supervisors[s]!.state, reason: self.supervisors[s]!.reason, elapsedMilliseconds: 0))
+            }
             self.carryOut(a, for: s)
         }
+    }
+
+    /// A source change for a service in restart mode, or after an install: restart it and time it from the change.
+    public func restartForReload(_ s: ServiceName, file: String, action: String, changedAt: UInt64 = monotonicNanoseconds()) {
+        queue.sync {
+            beginReload(s, file: file, action: action, changedAt: changedAt)
+            supervisors[s]!.noteReload()
+        }
+        _ = restart([s])
+        queue.sync { supervisors[s]!.noteReload() }
+    }
+
+    /// Notes a reload that failed before any restart (e.g. the install command failed).
+    public func reloadFailed(_ s: ServiceName, file: String, action: String, reason: String) {
+        queue.async {
+            let count = (self.reloads[s]?.count ?? 0) + 1
+            self.reloads[s] = ReloadRecord(file: file, at: wallClockSeconds(), action: action, healthyMilliseconds: nil,
+                                           outcome: "failed: \(reason)", count: count)
+            self.notify(.step("reload", "\(s.rawValue): \(reason)"))
+        }
+    }
+
+    /// Runs the migrate/seed step again (a migration file changed) while the apps keep running.
+    public func rerunHook(reason: String) {
+        queue.async {
+            guard self.hookState != .running else { return }
+            self.hookState = .pending
+            self.notify(.step("database", reason))
+            self.runHook()
+        }
+    }
+
+    /// In `reloading`, a ready answer from the old process is not a reload: wait until the restart marker moves
+    /// (or, where the runtime cannot tell, until an outage was seen), or until the settle time says no restart came.
+    private func confirmReload(_ s: ServiceName, _ outcome: ProbeOutcome) -> ProbeOutcome {
+        guard supervisors[s]!.state == .reloading, let started = reloadStarted[s] else { return outcome }
+        guard case .ready(let why) = outcome else { reloadOutageSeen.insert(s); return outcome }
+        let elapsed = Double(monotonicNanoseconds() &- started) / 1e9
+        let marker = reloadMarker[s] ?? nil
+        let restarted = marker != nil ? runtime.restartMarker(s) != marker : reloadOutageSeen.contains(s)
+        if restarted { return .ready(why) }
+        if elapsed >= reloadSettleSeconds {
+            reloads[s]?.outcome = "no restart needed"
+            return .ready("\(why); the change needed no restart")
+        }
+        return .notReady("waiting for the dev server to restart")
+    }
+
+    private func noteHealthyAfterReload(_ s: ServiceName) {
+        guard let started = reloadStarted[s], reloads[s] != nil else { return }
+        let ms = Int(millisecondsSince(started))
+        reloads[s]!.healthyMilliseconds = ms
+        if reloads[s]!.outcome == "reloading" { reloads[s]!.outcome = "reloaded" }
+        reloadStarted[s] = nil
+        notify(.step("reload", "\(s.rawValue) \(reloads[s]!.outcome) in \(ms) ms after a change to \(reloads[s]!.file)"))
     }
 
     // MARK: inspection
@@ -244,6 +346,8 @@ public final class Engine: @unchecked Sendable {
         let before = supervisors[s]!.state
         let actions = supervisors[s]!.handle(event, now: wallClockSeconds())
         let after = supervisors[s]!.state
+        if after == .healthy && before != .healthy { noteHealthyAfterReload(s) }
+        if after == .crashed && reloadStarted[s] != nil { reloads[s]?.outcome = "crashed" }
         if before != after || actions.contains(where: { if case .gaveUp = $0 { return true }; return false }) {
             let elapsed = readinessStarted[s].map { Int(millisecondsSince($0)) } ?? 0
             notify(.changed(s, after, reason: supervisors[s]!.reason, elapsedMilliseconds: elapsed))
@@ -323,7 +427,7 @@ public final class Engine: @unchecked Sendable {
             let latency = millisecondsSince(start)
             self.queue.async {
                 guard self.generation[s] == gen else { return }
-                self.handle(s, .probed(outcome, latencyMilliseconds: latency))
+                self.handle(s, .probed(self.confirmReload(s, outcome), latencyMilliseconds: latency))
             }
         }
         if seconds <= 0 { workers.async(execute: run) } else { workers.asyncAfter(deadline: .now() + seconds, execute: run) }

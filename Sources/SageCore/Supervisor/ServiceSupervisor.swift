@@ -47,8 +47,9 @@ public enum SupervisorEvent: Sendable, Equatable {
     case startDeadlinePassed
     case stopRequested
     case stopped
-    /// A file change asked the service to reload itself (hot reload: it restarts on its own).
-    case reloadTriggered(String)
+    /// A file change asked the service to reload. `processAlive`: its process still runs (a self-reloading dev
+    /// server restarts its own child), so the reload is confirmed by probing rather than by spawning.
+    case reloadTriggered(String, processAlive: Bool)
 }
 
 /// What the engine must do next (imperative).
@@ -145,6 +146,10 @@ public struct ServiceSupervisor: Sendable, Equatable {
 
         case (.starting, .startDeadlinePassed):
             return [.stop] + failure("not ready after \(Int(liveness.startTimeoutSeconds)) s: \(lastProbe?.reason ?? "no probe answered")", now: now, fatal: false)
+        case (.reloading, .startDeadlinePassed):
+            // The dev server did not come back after a change: most likely the change broke it. The next save retries.
+            move(to: .crashed, "did not come back after the change (\(lastProbe?.reason ?? "no answer")); fix the code and save to retry", now)
+            return []
         case (_, .startDeadlinePassed):
             return []
 
@@ -179,13 +184,18 @@ public struct ServiceSupervisor: Sendable, Equatable {
             if state == .stopping { move(to: .stopped, "stopped", now) }
             return []
 
-        case (.healthy, .reloadTriggered(let file)), (.unhealthy, .reloadTriggered(let file)):
+        case (.healthy, .reloadTriggered(let file, _)), (.unhealthy, .reloadTriggered(let file, _)),
+             (.reloading, .reloadTriggered(let file, _)):
             reloadPending = true
             move(to: .reloading, "reloading after a change to \(file)", now)
             return [.probeReadiness]
-        case (.crashed, .reloadTriggered(let file)), (.failed, .reloadTriggered(let file)):
+        case (.crashed, .reloadTriggered(let file, let alive)), (.failed, .reloadTriggered(let file, let alive)):
             // Reload-triggered crashes are never given up on: the next save retries at once.
             reloadPending = true; consecutiveFailures = 0
+            if alive {
+                move(to: .reloading, "retrying after a change to \(file)", now)
+                return [.probeReadiness]
+            }
             move(to: .restarting, "retrying after a change to \(file)", now)
             restarts += 1
             return [.spawn]
