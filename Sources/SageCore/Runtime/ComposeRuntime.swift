@@ -1,0 +1,477 @@
+import Foundation
+import Dispatch
+import SageSystem
+
+/// Runs the four services as containers through Docker Compose (v2, or v1 with a warning).
+///
+/// `prepare` writes `.sagedev/compose.yaml` (0600) and makes sure every image is there; `start` is
+/// `up -d --no-deps [--build] <svc>` followed by `ps --format json` to find the container. Exits are reported from
+/// one long-running `docker events` child filtered to the project's `die` events, never by polling; each service's
+/// output comes from a `logs -f --timestamps` child into the log store. Readiness stays with the engine's probes
+/// over the published ports: the compose healthchecks are only for people who run `docker compose` by hand.
+public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
+    public struct Options: Sendable, Equatable {
+        /// Pull an image that is not present locally (fails fast, with a clear message, when no registry answers).
+        public var pullMissingImages: Bool
+        public var pullSeconds: Double
+        /// `up` of an app service builds its dev image the first time; that may take a while.
+        public var buildSeconds: Double
+        public var upSeconds: Double
+        /// How long `stop` gives a container before Docker kills it.
+        public var stopTimeoutSeconds: Int
+        public init(pullMissingImages: Bool = true, pullSeconds: Double = 600, buildSeconds: Double = 1200,
+                    upSeconds: Double = 180, stopTimeoutSeconds: Int = 10) {
+            self.pullMissingImages = pullMissingImages; self.pullSeconds = pullSeconds; self.buildSeconds = buildSeconds
+            self.upSeconds = upSeconds; self.stopTimeoutSeconds = stopTimeoutSeconds
+        }
+    }
+
+    public let kind = "compose"
+    public let logs: LogStore
+    public let environment: [String: String]
+    public let options: Options
+    private let composeFile: @Sendable (Config) throws -> String
+
+    private struct Death { var containerID: String; var timeNano: Int64; var status: ExitStatus }
+    private struct State {
+        var handler: (@Sendable (RuntimeEvent) -> Void)?
+        var installation: ComposeInstallation?
+        var cli: ComposeCLI?
+        var engineVersion: String?
+        /// The container each service runs as, by full id; deaths of other containers are not exits.
+        var current: [ServiceName: String] = [:]
+        /// When each service's current run began (wall clock): a restarted container keeps its id, so a death
+        /// from before that moment belongs to the previous run.
+        var runSince: [ServiceName: Double] = [:]
+        var stopping: Set<ServiceName> = []
+        var deaths: [Death] = []
+        var logFollowers: [ServiceName: LineFollower] = [:]
+        var events: LineFollower?
+        var eventsSince: Double = 0
+        var built: Set<ServiceName> = []
+        var warnings: [String] = []
+        var closed = false
+    }
+    private let state = Locked(State())
+
+    /// - Parameter composeFile: the compose YAML for a configuration (`ComposeFile.generate` unless a test
+    ///   supplies its own).
+    public init(logs: LogStore, environment: [String: String], options: Options = Options(),
+                composeFile: @escaping @Sendable (Config) throws -> String = { ComposeFile.generate($0) }) {
+        self.logs = logs; self.environment = environment; self.options = options; self.composeFile = composeFile
+    }
+
+    deinit { close() }
+
+    public func setEventHandler(_ handler: @escaping @Sendable (RuntimeEvent) -> Void) {
+        state.withValue { $0.handler = handler }
+    }
+
+    /// Things the user should know (Compose v1 in use, healthcheck settings the engine cannot take).
+    public var warnings: [String] { state.current.warnings }
+
+    // MARK: paths and names
+
+    public static func composeFilePath(_ c: Config) -> String { c.projectDirectory + "/.sagedev/compose.yaml" }
+
+    /// Compose project names are lower-case letters, digits, '-' and '_', starting with a letter or digit.
+    public static func projectName(_ c: Config) -> String {
+        var out = ""
+        for ch in c.projectName.lowercased().unicodeScalars {
+            if ("a"..."z").contains(ch) || ("0"..."9").contains(ch) || ch == "-" || ch == "_" { out.unicodeScalars.append(ch) }
+            else { out += "-" }
+        }
+        while let f = out.unicodeScalars.first, f == "-" || f == "_" { out.removeFirst() }
+        return out.isEmpty ? "sagedev" : out
+    }
+
+    /// The .env key that sets a service's image, and the host port's key.
+    public static func imageKey(_ s: ServiceName) -> String {
+        switch s { case .postgres: "POSTGRES_IMAGE"; case .valkey: "VALKEY_IMAGE"; case .backend: "BACKEND_IMAGE"; case .frontend: "FRONTEND_IMAGE" }
+    }
+    public static func portKey(_ s: ServiceName) -> String {
+        switch s { case .postgres: "POSTGRES_PORT"; case .valkey: "VALKEY_PORT"; case .backend: "BACKEND_PORT"; case .frontend: "FRONTEND_PORT" }
+    }
+    static func image(_ s: ServiceName, _ c: Config) -> String {
+        switch s { case .postgres: c.postgres.image; case .valkey: c.valkey.image; case .backend: c.backend.image; case .frontend: c.frontend.image }
+    }
+
+    /// Engines before v25 refuse a healthcheck with `start_interval`; for them the line is dropped (the
+    /// healthcheck then polls at its interval from the start, which only `docker compose` by hand ever waits on).
+    public static func adaptToEngine(_ yaml: String, engineMajorVersion major: Int?) -> (yaml: String, dropped: Bool) {
+        guard let major, major < 25 else { return (yaml, false) }
+        var dropped = false
+        let lines = yaml.split(separator: "\n", omittingEmptySubsequences: false).filter { line in
+            let t = line.drop(while: { $0 == " " })
+            if t.hasPrefix("start_interval:") { dropped = true; return false }
+            return true
+        }
+        return (lines.joined(separator: "\n"), dropped)
+    }
+
+    // MARK: the CLI for a configuration
+
+    private func cli(for c: Config) throws -> ComposeCLI {
+        if let cli = state.current.cli, cli.project == ComposeRuntime.projectName(c),
+           cli.file == ComposeRuntime.composeFilePath(c) {
+            return cli
+        }
+        let installation: ComposeInstallation
+        if let known = state.current.installation {
+            installation = known
+        } else {
+            installation = try ComposeInstallation.detect(environment: environment)
+            state.withValue {
+                $0.installation = installation
+                if let w = installation.warning, !$0.warnings.contains(w) { $0.warnings.append(w) }
+            }
+            if let w = installation.warning { logs.appendLine("sagedev", "warning: \(w)") }
+        }
+        let envFile = c.projectDirectory + "/.env"
+        var secrets = [c.postgres.password, c.valkey.password]
+        secrets += c.passthrough.values
+        let cli = ComposeCLI(installation: installation, project: ComposeRuntime.projectName(c),
+                             file: ComposeRuntime.composeFilePath(c),
+                             envFile: FileDescriptor.exists(envFile) ? envFile : nil,
+                             environment: environment, workingDirectory: c.projectDirectory,
+                             secrets: secrets.filter { !$0.isEmpty })
+        state.withValue { $0.cli = cli }
+        return cli
+    }
+
+    // MARK: ServiceRuntime
+
+    public func prepare(_ c: Config) throws {
+        let cli = try cli(for: c)
+        // A clear error now rather than a failing `up` later; also tells which healthcheck keys the engine takes.
+        let version = try DockerEngineProbe.serverVersion(environment: environment)
+        state.withValue { $0.engineVersion = version }
+
+        let generated = try composeFile(c)
+        let adapted = ComposeRuntime.adaptToEngine(generated, engineMajorVersion: DockerEngineProbe.majorVersion(version))
+        if adapted.dropped {
+            let w = "Docker engine \(version) is older than v25: healthcheck start_interval left out of .sagedev/compose.yaml"
+            state.withValue { if !$0.warnings.contains(w) { $0.warnings.append(w) } }
+        }
+        let dir = c.projectDirectory + "/.sagedev"
+        do {
+            try FileDescriptor.makeDirectories(dir, mode: 0o755)
+            try FileDescriptor.writeFileAtomically(cli.file, Array(adapted.yaml.utf8), mode: 0o600)
+            // The file builds the app images from Dockerfiles next to it, with its own directory as the context.
+            // The Dockerfiles copy nothing, and .sagedev holds data and sockets: keep the build context empty.
+            for s in [ServiceName.backend, .frontend] {
+                try writeIfChanged(dir + "/" + ComposeFile.dockerfileName(s), ComposeFile.dockerfile(for: s))
+            }
+            try writeIfChanged(dir + "/.dockerignore", "# Generated by sagedev: the dev images copy nothing from here.\n*\n")
+        } catch let e as SystemError {
+            throw RuntimeError(nil, "cannot write the compose files in \(dir): \(e.message)")
+        }
+        try ensureImages(c, cli)
+        try ensureEvents(cli)
+    }
+
+    /// Every image must be present locally (or pullable): a missing one is named with the .env key to change.
+    private func ensureImages(_ c: Config, _ cli: ComposeCLI) throws {
+        var checked = Set<String>()
+        for s in ServiceName.allCases {
+            let image = ComposeRuntime.image(s, c)
+            guard !image.isEmpty, checked.insert(image).inserted else { continue }
+            let r = try cli.runUnchecked(cli.imageInspect([image]), service: s, deadline: .after(seconds: 30))
+            if r.status.isSuccess { continue }
+            let err = r.stderrText
+            guard err.lowercased().contains("no such image") else { throw cli.failure(cli.imageInspect([image]), r, service: s) }
+            var why = "it is not present locally"
+            if options.pullMissingImages {
+                logs.appendLine(s.rawValue, "sagedev: pulling \(image)")
+                let p = try? cli.runUnchecked(cli.pull(image), service: s, deadline: .after(seconds: options.pullSeconds))
+                if let p, p.status.isSuccess { continue }
+                let pullError = p.map { ComposeCLI.lastLines($0.stderrText.trimmingCharacters(in: .whitespacesAndNewlines), 2) }
+                    ?? "it did not finish in time"
+                why += " and pulling it failed (\(cli.redact(pullError)))"
+            }
+            let used = s.isApp ? "the base image of the \(s.rawValue) dev image" : "the \(s.rawValue) image"
+            throw RuntimeError(s, "image \(image) (\(used)) cannot be used: \(why); set \(ComposeRuntime.imageKey(s)) in .env to an image that exists locally (`docker image ls`), or make it available (`docker pull \(image)` or `docker load`)")
+        }
+    }
+
+    public func adopt(_ c: Config) -> [ServiceName: RunningService] {
+        guard FileDescriptor.exists(ComposeRuntime.composeFilePath(c)), let cli = try? cli(for: c),
+              let containers = try? cli.containers(deadline: .after(seconds: 15)) else { return [:] }
+        try? ensureEvents(cli)
+        var found: [ServiceName: RunningService] = [:]
+        for s in ServiceName.allCases {
+            guard let ct = containers.first(where: { $0.service == s.rawValue && $0.isRunning }) else { continue }
+            let info = try? inspect(cli, ct.id)
+            let id = info?.id ?? ct.id
+            state.withValue { $0.current[s] = id; $0.runSince[s] = info?.startedAt ?? 0; $0.stopping.remove(s) }
+            // Lines written while no daemon ran: from the log file's last write on.
+            var since = wallClockSeconds()
+            var st = stat()
+            if stat(logs.path(for: s.rawValue), &st) == 0 { since = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9 }
+            startLogs(s, cli, since: since)
+            logs.appendLine(s.rawValue, "sagedev: adopted running container \(ct.name) (\(ct.id.prefix(12)))")
+            found[s] = RunningService(pid: info?.pid, containerID: id, containerName: info?.name ?? ct.name,
+                                      startedAt: info?.startedAt ?? wallClockSeconds())
+        }
+        return found
+    }
+
+    public func start(_ s: ServiceName, config c: Config) throws -> RunningService {
+        let cli = try cli(for: c)
+        guard FileDescriptor.exists(cli.file) else {
+            throw RuntimeError(s, "\(cli.file) does not exist: the runtime was not prepared (run `sagedev up`)")
+        }
+        try ensureEvents(cli)
+        let before = try cli.containers(deadline: .after(seconds: 30)).first { $0.service == s.rawValue }
+        if before?.isRunning != true { try checkPortFree(s, c) }
+
+        // Deaths during `up` (a recreated container) belong to no current container and are not exits.
+        state.withValue { $0.current[s] = nil; $0.stopping.remove(s) }
+        let since = wallClockSeconds()
+        let build = s.isApp && !state.current.built.contains(s)
+        let argv = cli.up([s.rawValue], build: build, noDeps: true)
+        do {
+            _ = try cli.run(argv, service: s, deadline: .after(seconds: build ? options.buildSeconds : options.upSeconds))
+        } catch let e as RuntimeError {
+            throw ComposeRuntime.portConflict(in: e.message, service: s, config: c) ?? e
+        }
+        if build { state.withValue { _ = $0.built.insert(s) } }
+
+        guard let ct = try cli.containers(deadline: .after(seconds: 30)).first(where: { $0.service == s.rawValue }) else {
+            throw RuntimeError(s, "`\(cli.display(argv))` succeeded but `docker compose ps` shows no \(s.rawValue) container; check `docker compose -p \(cli.project) ps -a`")
+        }
+        let info = try inspect(cli, ct.id)
+        let diedAlready: ExitStatus? = state.withValue { st in
+            st.current[s] = info.id
+            st.runSince[s] = since
+            // An exit that raced us (the container died before we knew its id) is reported now.
+            guard let d = st.deaths.last(where: { $0.containerID == info.id && Double($0.timeNano) / 1e9 >= since }) else { return nil }
+            st.current[s] = nil
+            return d.status
+        }
+        startLogs(s, cli, since: since - 1)
+        if let status = diedAlready {
+            let handler = state.current.handler
+            DispatchQueue.global().async { handler?(.exited(s, status)) }
+        }
+        return RunningService(pid: info.pid, containerID: info.id, containerName: info.name, startedAt: info.startedAt ?? since)
+    }
+
+    public func stop(_ s: ServiceName, config c: Config) throws {
+        let cli = try cli(for: c)
+        state.withValue { _ = $0.stopping.insert(s) }
+        _ = try cli.run(cli.stop([s.rawValue], timeoutSeconds: options.stopTimeoutSeconds), service: s,
+                        deadline: .after(seconds: Double(options.stopTimeoutSeconds) + 60))
+        let follower: LineFollower? = state.withValue { st in
+            st.current[s] = nil
+            return st.logFollowers.removeValue(forKey: s)
+        }
+        // `logs -f` ends by itself once the container stopped; give it a moment to deliver the last lines.
+        if let follower, !follower.waitForExit(deadline: .after(seconds: 2)) { follower.stop() }
+    }
+
+    public func runJob(_ command: String, service s: ServiceName, config c: Config, deadline: Deadline) throws -> CompletedProcess {
+        let cli = try cli(for: c)
+        let running = (try? cli.containers(deadline: deadline.earlier(.after(seconds: 30))))?
+            .contains { $0.service == s.rawValue && $0.isRunning } ?? false
+        let argv = running ? cli.exec(s.rawValue, ["sh", "-c", command]) : cli.run(s.rawValue, ["sh", "-c", command])
+        logs.appendLine(s.rawValue, "sagedev: running `\(cli.redact(command))` in \(running ? "the running" : "a one-off") \(s.rawValue) container")
+        let r = try cli.runUnchecked(argv, service: s, deadline: deadline)
+        for text in [r.stdoutText, r.stderrText] where !text.isEmpty {
+            for line in text.split(separator: "\n") { logs.appendLine(s.rawValue, String(line)) }
+        }
+        return r
+    }
+
+    public func details(_ s: ServiceName, config c: Config) -> [String: String] {
+        var d: [String: String] = ["runtime": "compose", "log": logs.path(for: s.rawValue)]
+        guard let cli = try? cli(for: c) else { return d }
+        d["project"] = cli.project
+        do {
+            guard let ct = try cli.containers(deadline: .after(seconds: 10)).first(where: { $0.service == s.rawValue }) else {
+                d["state"] = "absent"
+                return d
+            }
+            d["container"] = ct.name
+            d["containerId"] = String(ct.id.prefix(12))
+            d["state"] = ct.state
+            if !ct.health.isEmpty { d["health"] = ct.health }
+            d["ports"] = ct.portsDescription
+            d["image"] = ct.image
+            d["status"] = ct.status
+            if !ct.isRunning, let code = ct.exitCode { d["exitCode"] = String(code) }
+        } catch {
+            d["error"] = "\(error)"
+        }
+        return d
+    }
+
+    public func removeData(config c: Config) throws {
+        try down(config: c, volumes: true)
+    }
+
+    // MARK: beyond the seam
+
+    /// `down [--volumes]`: removes the containers and the network; the named volumes stay unless `volumes`.
+    public func down(config c: Config, volumes: Bool) throws {
+        let cli = try cli(for: c)
+        guard FileDescriptor.exists(cli.file) else { return }
+        state.withValue { st in
+            for s in ServiceName.allCases { st.stopping.insert(s) }
+            st.current = [:]
+        }
+        _ = try cli.run(cli.down(volumes: volumes, timeoutSeconds: options.stopTimeoutSeconds),
+                        deadline: .after(seconds: Double(options.stopTimeoutSeconds) + 120))
+        let followers: [LineFollower] = state.withValue { st in
+            defer { st.logFollowers = [:] }
+            return Array(st.logFollowers.values)
+        }
+        for f in followers where !f.waitForExit(deadline: .after(seconds: 2)) { f.stop() }
+    }
+
+    /// `ps --format json` for the project (all containers, running or not).
+    public func containers(config c: Config) throws -> [ComposeContainer] {
+        try cli(for: c).containers(deadline: .after(seconds: 30))
+    }
+
+    /// Stops the `logs` and `events` children. The containers keep running.
+    public func close() {
+        let (followers, events): ([LineFollower], LineFollower?) = state.withValue { st in
+            st.closed = true
+            defer { st.logFollowers = [:]; st.events = nil }
+            return (Array(st.logFollowers.values), st.events)
+        }
+        for f in followers { f.stop(graceMilliseconds: 500) }
+        events?.stop(graceMilliseconds: 500)
+    }
+
+    // MARK: internals
+
+    /// Rewriting an unchanged Dockerfile would only disturb build caches and file watchers.
+    private func writeIfChanged(_ path: String, _ text: String) throws {
+        if FileDescriptor.readText(path) == text { return }
+        try FileDescriptor.writeFileAtomically(path, Array(text.utf8), mode: 0o644)
+    }
+
+    private struct ContainerInfo { var id: String; var name: String; var pid: Int32?; var startedAt: Double? }
+
+    private func inspect(_ cli: ComposeCLI, _ id: String) throws -> ContainerInfo {
+        let r = try cli.run(cli.inspect([id]), deadline: .after(seconds: 15))
+        guard let array = try? JSONSerialization.jsonObject(with: Data(r.stdout)) as? [Any],
+              let o = array.first as? [String: Any] else {
+            throw RuntimeError(nil, "`\(cli.display(cli.inspect([id])))` did not print a container: \(r.stdoutText.prefix(200))")
+        }
+        let st = o["State"] as? [String: Any] ?? [:]
+        var name = o["Name"] as? String ?? ""
+        if name.hasPrefix("/") { name.removeFirst() }
+        let pid = (st["Pid"] as? NSNumber).map { Int32(truncatingIfNeeded: $0.intValue) }
+        let started = (st["StartedAt"] as? String).flatMap { splitDockerTimestamp($0)?.time }
+        return ContainerInfo(id: o["Id"] as? String ?? id, name: name, pid: pid == 0 ? nil : pid, startedAt: started)
+    }
+
+    /// Fails before `up` when a published port is taken, so nothing is left half-created.
+    private func checkPortFree(_ s: ServiceName, _ c: Config) throws {
+        let port = c.port(of: s)
+        guard port > 0 else { return }
+        let host = c.bindAddress.isEmpty ? "0.0.0.0" : c.bindAddress
+        do {
+            let l = try Listener.tcp(host: host, port: port)
+            l.close()
+        } catch let e as SystemError where e.code == .addressInUse {
+            throw ComposeRuntime.portInUse(s, host: host, port: port)
+        } catch {
+            // Not a conflict (e.g. an address this host lacks): Docker reports it precisely.
+        }
+    }
+
+    static func portInUse(_ s: ServiceName, host: String, port: Int) -> RuntimeError {
+        RuntimeError(s, "port \(port) on \(host) is already in use, so the \(s.rawValue) container cannot publish it: stop whatever holds it (`ss -ltnp 'sport = :\(port)'`) or set \(portKey(s)) in .env to a free port")
+    }
+
+    /// Recognises Docker's "port is taken" failures in `up`'s stderr and names the port.
+    public static func portConflict(in message: String, service s: ServiceName, config c: Config) -> RuntimeError? {
+        // "listen tcp4 127.0.0.1:5432: bind: address already in use" (docker-proxy)
+        // "Bind for 127.0.0.1:5432 failed: port is already allocated" (another container)
+        var endpoint: Substring?
+        if let r = message.range(of: ": bind: address already in use") {
+            endpoint = message[..<r.lowerBound].split(separator: " ").last
+        } else if let r = message.range(of: " failed: port is already allocated"),
+                  let b = message[..<r.lowerBound].range(of: "Bind for ", options: .backwards) {
+            endpoint = message[b.upperBound..<r.lowerBound]
+        }
+        guard let endpoint, let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]) else { return nil }
+        var host = String(endpoint[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return portInUse(s, host: host.isEmpty ? c.bindAddress : host, port: port)
+    }
+
+    private func startLogs(_ s: ServiceName, _ cli: ComposeCLI, since: Double) {
+        let logs = self.logs
+        let name = s.rawValue
+        let follower = try? cli.follow(cli.logs(name, follow: true, since: String(format: "%.6f", since)), onLine: { line, stream in
+            if let (time, text) = splitDockerTimestamp(line) {
+                logs.appendLine(name, text, time: time)
+            } else if stream == .stderr, !line.isEmpty {
+                logs.appendLine(name, "docker compose: \(cli.redact(line))")
+            }
+        }, onExit: { _ in })
+        let old: LineFollower? = state.withValue { st in
+            let old = st.logFollowers[s]
+            st.logFollowers[s] = follower
+            return old
+        }
+        old?.stop(graceMilliseconds: 500)
+    }
+
+    /// One `docker events` child per runtime reports the project's container deaths. If it ends while the runtime
+    /// is in use (the engine restarted), it is started again from where it left off.
+    private func ensureEvents(_ cli: ComposeCLI) throws {
+        let needed: Double? = state.withValue { st in
+            guard st.events == nil, !st.closed else { return nil }
+            if st.eventsSince == 0 { st.eventsSince = wallClockSeconds() - 1 }
+            return st.eventsSince
+        }
+        guard let since = needed else { return }
+        let follower = try cli.follow(cli.events(since: String(format: "%.6f", since)), onLine: { [weak self] line, stream in
+            guard stream == .stdout, let ev = ContainerEvent.parse(line), ev.action == "die" else { return }
+            self?.died(ev)
+        }, onExit: { [weak self] _ in
+            self?.eventsEnded(cli)
+        })
+        let extra: LineFollower? = state.withValue { st in
+            if st.events == nil && !st.closed { st.events = follower; return nil }
+            return follower
+        }
+        extra?.stop(graceMilliseconds: 200)
+    }
+
+    private func eventsEnded(_ cli: ComposeCLI) {
+        let restart: Bool = state.withValue { st in
+            st.events = nil
+            return !st.closed
+        }
+        guard restart else { return }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(1)) { [weak self] in
+            try? self?.ensureEvents(cli)
+        }
+    }
+
+    private func died(_ ev: ContainerEvent) {
+        let report: (ServiceName, ExitStatus, @Sendable (RuntimeEvent) -> Void)? = state.withValue { st in
+            if ev.timeNano > 0 { st.eventsSince = max(st.eventsSince, Double(ev.timeNano) / 1e9) }
+            // `--since` replays events after a restart of the events child: each death counts once.
+            if st.deaths.contains(where: { $0.containerID == ev.containerID && $0.timeNano == ev.timeNano }) { return nil }
+            st.deaths.append(Death(containerID: ev.containerID, timeNano: ev.timeNano, status: ev.exitStatus))
+            if st.deaths.count > 128 { st.deaths.removeFirst(st.deaths.count - 128) }
+            guard let s = ServiceName(rawValue: ev.service), let cur = st.current[s],
+                  cur.hasPrefix(ev.containerID) || ev.containerID.hasPrefix(cur),
+                  ev.timeNano == 0 || Double(ev.timeNano) / 1e9 >= (st.runSince[s] ?? 0) else { return nil }
+            st.current[s] = nil
+            guard !st.stopping.contains(s), let handler = st.handler else { return nil }
+            return (s, ev.exitStatus, handler)
+        }
+        guard let (s, status, handler) = report else { return }
+        logs.appendLine(s.rawValue, "sagedev: container \(ev.name.isEmpty ? String(ev.containerID.prefix(12)) : ev.name) exited (\(status))")
+        handler(.exited(s, status))
+    }
+}
