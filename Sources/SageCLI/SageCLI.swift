@@ -14,6 +14,10 @@ public enum Commands {
         DaemonCommand.self,
         WaitCommand.self,
         ComposeCommand.self,
+        ResetDBCommand.self,
+        SeedCommand.self,
+        MigrateCommand.self,
+        DbCommand.self,
         VersionCommand.self,
     ] }
     static func named(_ n: String) -> (any Command.Type)? { all.first { $0.name == n } }

@@ -1,0 +1,47 @@
+import SageCore
+import SageSystem
+
+struct ResetDBCommand: Command {
+    static let name = "reset-db"
+    static let summary = "Recreate the database from the migrated and seeded template (milliseconds), flush Valkey, restart the backend."
+    static let options = [
+        OptionSpec("--yes", short: "y", help: "Do not ask for confirmation (required when stdin is not a terminal)."),
+        OptionSpec("--keep-cache", help: "Do not flush Valkey."),
+        OptionSpec("--no-seed", help: "Leave the new database migrated but not seeded."),
+        OptionSpec("--replay", help: "Replay migrations and seeds even when the template is current, and rebuild the template."),
+        OptionSpec("--json", help: "Print the report as one JSON object."),
+        OptionSpec("--timeout", value: "SECONDS", help: "Give up waiting after this long (default 1800)."),
+    ]
+    static let discussion = """
+        Steps: stop the backend; DROP DATABASE … WITH (FORCE); CREATE DATABASE … TEMPLATE <db>__sagedev_template \
+        STRATEGY FILE_COPY (or, when the template is stale, replay migrations and seeds and refresh the template); \
+        FLUSHALL on Valkey; start the backend and wait until it is healthy. Concurrent resets run one after the other.
+        Exit 0 on success, 1 on failure, 3 when no daemon runs, 64 without --yes and no terminal.
+        """
+    let yes: Bool, keepCache: Bool, seed: Bool, replay: Bool, json: Bool
+    let timeout: Double
+
+    init(parsing p: ParsedArguments) throws {
+        if let extra = p.positionals.first { throw CLIError.usage("unexpected argument '\(extra)'") }
+        yes = p.has("--yes"); keepCache = p.has("--keep-cache"); seed = !p.has("--no-seed"); replay = p.has("--replay")
+        json = p.has("--json")
+        timeout = try p.double("--timeout", range: 1...86400) ?? 1800
+    }
+
+    func run(_ context: CommandContext) throws -> Int32 {
+        let paths = Project.paths(context)
+        guard try DatabaseCLI.confirm(context, yes: yes, question: "Drop and recreate the database of \(paths.root)? Its data will be lost.",
+                                      flagHint: "reset-db deletes the database's data") else { return ExitCode.failure }
+        let args: [String: Any] = ["keepCache": keepCache, "seed": seed, "replay": replay]
+        guard let result = try DatabaseCLI.request(context, "reset-db", args, timeout: timeout, quiet: json) else { return ExitCode.failure }
+        if json { try DatabaseCLI.printJSON(context.output, result); return ExitCode.success }
+        let total = DatabaseCLI.milliseconds(result["totalMs"])
+        let backend = DatabaseCLI.milliseconds(result["backendStartMs"])
+        let source = result["source"] as? String == "template" ? "from template \(result["template"] as? String ?? "")"
+            : "by replaying migrations and seeds"
+        var line = "Reset database \(result["database"] as? String ?? "") \(source) in \(DatabaseStep.format(total))"
+        if backend > 0 { line += " (\(DatabaseStep.format(total - backend)) without the backend's own start of \(DatabaseStep.format(backend)))" }
+        context.output.line(context.output.paint(line + ".", .green))
+        return ExitCode.success
+    }
+}

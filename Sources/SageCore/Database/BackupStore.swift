@@ -1,0 +1,123 @@
+import Foundation
+import SageSystem
+
+/// Backups in `.sagedev/backups`: `backup_YYYYMMDD_HHMMSS.sql.gz`, a plain `pg_dump` compressed with gzip (by
+/// pg_dump itself), made with the toolchain's pg_dump over TCP, so it works the same whichever runtime runs
+/// postgres. The password reaches pg_dump and psql through PGPASSWORD, never their arguments.
+public struct BackupStore: Sendable {
+    public static let kept = 7
+    public let directory: String
+    let toolchain: Toolchain
+    let environmentPath: String?
+
+    public init(directory: String, toolchain: Toolchain, environmentPath: String?) {
+        self.directory = directory; self.toolchain = toolchain; self.environmentPath = environmentPath
+    }
+
+    // MARK: names
+
+    static let stampFormatter: @Sendable () -> DateFormatter = {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.dateFormat = "yyyyMMdd_HHmmss"
+        return f
+    }
+
+    /// `backup_20250102_030405.sql.gz`; a second backup in the same second gets `_2`, `_3`, ….
+    public static func fileName(stamp: String, sequence: Int = 1) -> String {
+        sequence <= 1 ? "backup_\(stamp).sql.gz" : "backup_\(stamp)_\(sequence).sql.gz"
+    }
+
+    /// The (stamp, sequence) of a backup file name, or nil for any other file.
+    public static func parse(_ name: String) -> (stamp: String, sequence: Int)? {
+        guard name.hasPrefix("backup_"), name.hasSuffix(".sql.gz") else { return nil }
+        let core = name.dropFirst("backup_".count).dropLast(".sql.gz".count)
+        let parts = core.split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count == 2 || parts.count == 3,
+              parts[0].count == 8, parts[1].count == 6,
+              (parts[0] + parts[1]).allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        var seq = 1
+        if parts.count == 3 { guard let n = Int(parts[2]), n >= 2 else { return nil }; seq = n }
+        return (parts[0] + "_" + parts[1], seq)
+    }
+
+    /// Backup files, oldest first.
+    public func list() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.compactMap { n in BackupStore.parse(n).map { (n, $0) } }
+            .sorted { a, b in a.1.stamp != b.1.stamp ? a.1.stamp < b.1.stamp : a.1.sequence < b.1.sequence }
+            .map { directory + "/" + $0.0 }
+    }
+
+    /// Deletes all but the newest `keep` backups; returns the deleted paths.
+    public func prune(keep: Int) throws -> [String] {
+        let all = list()
+        guard all.count > keep else { return [] }
+        let old = Array(all.prefix(all.count - keep))
+        for p in old {
+            do { try FileManager.default.removeItem(atPath: p) } catch {
+                throw DatabaseError(.backup, "cannot delete old backup \(p): \(error.localizedDescription)")
+            }
+        }
+        return old
+    }
+
+    /// An absolute path, a path relative to the project, or a bare name inside the backups directory.
+    public func resolve(_ file: String) throws -> String {
+        for p in [file, directory + "/" + file] where p.hasPrefix("/") && FileDescriptor.exists(p) { return p }
+        throw DatabaseError(.backup, "no backup file \(file); 'sagedev db backup' writes them to \(directory)")
+    }
+
+    func environment(_ c: Config) -> [String: String] {
+        ["PGPASSWORD": c.postgres.password, "PATH": environmentPath ?? "/usr/local/bin:/usr/bin:/bin", "PGCONNECT_TIMEOUT": "10",
+         "LC_ALL": "C"]
+    }
+
+    // MARK: dump and load
+
+    /// Writes a new backup; returns its path and size.
+    public func dump(config c: Config, now: Date = Date()) throws -> (String, Int) {
+        let pgDump = try toolchain.postgres(c, "pg_dump")
+        try FileDescriptor.makeDirectories(directory, mode: 0o700)
+        let stamp = BackupStore.stampFormatter().string(from: now)
+        var seq = 1
+        while FileDescriptor.exists(directory + "/" + BackupStore.fileName(stamp: stamp, sequence: seq)) { seq += 1 }
+        let path = directory + "/" + BackupStore.fileName(stamp: stamp, sequence: seq)
+        // Written under a temporary name: a dump that fails half way never counts as a backup.
+        let partial = path + ".partial"
+        let e = DatabaseEndpoint(config: c)
+        let r = try Subprocess.run([pgDump, "--host", e.host, "--port", String(e.port), "--username", e.user, "--dbname", e.database,
+                                    "--no-password", "--no-owner", "--format=plain", "--compress=gzip:6", "--file", partial],
+                                   environment: environment(c), deadline: .after(seconds: 3600))
+        guard r.status.isSuccess else {
+            try? FileManager.default.removeItem(atPath: partial)
+            throw DatabaseError(.backup, "pg_dump of database \(e.database) failed (\(r.status)): \(r.stderrText.trimmed); check that postgres runs ('sagedev status')")
+        }
+        do { try FileManager.default.moveItem(atPath: partial, toPath: path) } catch {
+            throw DatabaseError(.backup, "cannot move \(partial) to \(path): \(error.localizedDescription)")
+        }
+        let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+        return (path, size)
+    }
+
+    /// Checks the gzip stream whole, then feeds it to psql in one transaction that stops at the first error.
+    public func load(_ path: String, into db: String, config c: Config) throws {
+        let psql = try toolchain.postgres(c, "psql")
+        guard let gzip = ProcessEnvironment.which("gzip", path: environmentPath) else {
+            throw DatabaseError(.backup, "gzip was not found on PATH; install it (for example apt-get install gzip)")
+        }
+        let e = DatabaseEndpoint(config: c)
+        // The paths and names are positional parameters, never spliced into the script.
+        let script = """
+            set -e
+            "$1" -t -- "$2"
+            "$1" -dc -- "$2" | "$3" -X -q -v ON_ERROR_STOP=1 --single-transaction --no-password -h "$4" -p "$5" -U "$6" -d "$7" -f -
+            """
+        let r = try Subprocess.run(["/bin/sh", "-c", script, "sagedev-restore", gzip, path, psql, e.host, String(e.port), e.user, db],
+                                   environment: environment(c), deadline: .after(seconds: 3600))
+        guard r.status.isSuccess else {
+            let err = r.stderrText.trimmed.split(separator: "\n").suffix(10).joined(separator: "\n  ")
+            throw DatabaseError(.backup, "restoring \(path) failed (\(r.status)):\n  \(err)\n  the app database was not touched")
+        }
+    }
+}
