@@ -11,7 +11,12 @@
 #   scripts/build-test-images.sh [--force] [postgres|valkey|node ...]
 #
 # An image is rebuilt only when its inputs changed (this script, the binaries) or with --force: each image
-# carries the hash of its inputs in the label org.sagedev.test-image.
+# carries the hash of its inputs in the label org.sagedev.test-image. About 4-8 s from scratch on 2 cores
+# (mostly the engine writing the node layer), about 0.1 s when up to date.
+#
+# Building on these images needs no registry either: `FROM ${BASE_IMAGE}` with BASE_IMAGE=sagedev-test/node:20
+# resolves to the local image with BuildKit (Compose's default builder; RUN steps need the engine's default
+# bridge, which scripts/docker-engine.sh provides) and with the classic builder (DOCKER_BUILDKIT=0).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -40,8 +40,7 @@ done
 command -v dockerd >/dev/null || die "dockerd not found; run scripts/bootstrap.sh (Debian package docker.io)"
 command -v docker >/dev/null || die "docker CLI not found; run scripts/bootstrap.sh (Debian package docker.io)"
 
-mkdir -p "$dir"
-dir=$(cd "$dir" && pwd -P)
+dir=$(realpath -m "$dir")
 sock="$dir/docker.sock"
 pidfile="$dir/docker.pid"
 data="$dir/data"
@@ -51,6 +50,7 @@ host="unix://$sock"
 longest="$execroot/containerd/containerd.sock.ttrpc"
 [ ${#longest} -le 107 ] || die "DIR is too long for Unix socket paths ($longest is ${#longest} bytes, at most 107); use a shorter DIR such as /tmp/sgde-XXXX"
 
+mkdir -p "$dir"
 hash=$(printf '%s' "$dir" | sha256sum | cut -c1-12)
 bridge="sgd$hash"  # 15 characters: the most an interface name may have
 
