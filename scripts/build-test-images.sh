@@ -34,7 +34,7 @@ for a in "$@"; do
   case $a in
     --force) force=1 ;;
     postgres|valkey|node) wanted+=("$a") ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) die "unknown argument $a (use --force and/or postgres, valkey, node)" ;;
   esac
 done

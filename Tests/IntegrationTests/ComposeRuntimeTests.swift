@@ -160,21 +160,32 @@ import SageSystem
         #expect(p.logs.tail("valkey", 50).contains { $0.text == "hello" })
     }
 
-    @Test func backendImageBuildsOfflineFromTheLocalNodeImage() throws {
+    @Test func allFourComeUpTheAppsBuildOfflineAndTheComposeHealthchecksPass() throws {
         let engine = try DockerEngine.shared()
         let p = try Project(engine: engine)
         defer { p.tearDown() }
         try p.runtime.prepare(p.config)
-        _ = try p.runtime.start(.backend, config: p.config)
-        let url = "http://127.0.0.1:\(p.config.backend.port)/health"
-        var body = ""
-        #expect(pollUntil(.after(seconds: 60)) {
-            guard let r = try? Subprocess.run(["curl", "-sf", "--max-time", "3", url], deadline: .after(seconds: 10)),
-                  r.status.isSuccess else { return false }
-            body = r.stdoutText
-            return true
-        }, "curl \(url) never succeeded; backend log: \(p.logs.tail("backend", 20).map(\.text))")
-        #expect(body.contains("\"status\":\"ok\""))
+        for s in ServiceName.allCases { _ = try p.runtime.start(s, config: p.config) }
+
+        // The apps' dev images were built from the local node image (no registry), and serve on their ports.
+        for s in [ServiceName.backend, .frontend] {
+            let url = p.config.httpURL(s)
+            var body = ""
+            #expect(pollUntil(.after(seconds: 90)) {
+                guard let r = try? Subprocess.run(["curl", "-sf", "--max-time", "3", url], deadline: .after(seconds: 10)),
+                      r.status.isSuccess else { return false }
+                body = r.stdoutText
+                return true
+            }, "curl \(url) never succeeded; log: \(p.logs.tail(s.rawValue, 20).map(\.text))")
+            #expect(body.contains("ok"), "\(url): \(body)")
+        }
+        // The healthchecks in the generated file work in these images (for people who run compose by hand).
+        var last: [ServiceName: String] = [:]
+        #expect(pollUntil(.after(seconds: 90)) {
+            for s in ServiceName.allCases { last[s] = p.runtime.details(s, config: p.config)["health"] ?? "none" }
+            return last.values.allSatisfy { $0 == "healthy" }
+        }, "compose health: \(last)")
+        #expect(p.events.current.isEmpty, "\(p.events.current)")
     }
 
     // MARK: supervision
