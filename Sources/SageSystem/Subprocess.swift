@@ -124,21 +124,33 @@ public final class ChildProcess: @unchecked Sendable {
         return signal(sig)
     }
 
-    /// Carries out a teardown: each step signals the group then waits its grace; returns how the child ended.
+    /// Carries out a teardown: each step signals the group, then waits up to its grace for the whole group (not
+    /// just the leader) to be gone, since a port or a data directory is free only when the last member exits.
     @discardableResult public func terminate(_ teardown: Teardown) -> ExitStatus? {
         for step in teardown.steps {
-            if let s = tryWait() { reapGroupLeftovers(); return s }
+            if groupIsGone() { break }
             signalGroup(step.signal)
-            if let s = wait(deadline: .after(milliseconds: step.graceMilliseconds)) {
-                reapGroupLeftovers(); return s
-            }
+            if waitForGroup(deadline: .after(milliseconds: step.graceMilliseconds)) { break }
         }
         return tryWait()
     }
 
-    /// After the leader exits, members of its group may linger (e.g. a shell's children): kill them.
-    private func reapGroupLeftovers() {
-        if let g = processGroup { kill(-g, SIGKILL) }
+    /// The leader has exited (and is reaped) and no member of its group remains.
+    private func groupIsGone() -> Bool {
+        guard tryWait() != nil else { return false }
+        guard let g = processGroup else { return true }
+        return ProcFS.processes(inGroup: g).isEmpty
+    }
+
+    /// Waits for the leader through its pidfd, then for the rest of the group in short timed waits.
+    private func waitForGroup(deadline: Deadline) -> Bool {
+        guard wait(deadline: deadline) != nil else { return false }
+        while !groupIsGone() {
+            if deadline.hasPassed { return false }
+            var p = pollfd(fd: -1, events: 0, revents: 0)
+            _ = poll(&p, 0, 10)
+        }
+        return true
     }
 }
 

@@ -264,7 +264,7 @@ public final class Daemon: @unchecked Sendable {
                 o["reload"] = rj
             }
             if sup.state == .crashed || sup.state == .failed {
-                o["logTail"] = engine.logs.tailIncludingFile(s.rawValue, 10)
+                o["logTail"] = engine.logs.tailIncludingFile(s.rawValue, 20)
             }
             o["details"] = engine.runtime.details(s, config: c)
             if sup.state == .healthy, let extras { for (k, v) in extras(s, c) { o[k] = v } }

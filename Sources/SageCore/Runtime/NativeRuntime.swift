@@ -226,7 +226,9 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
     private func exited(_ s: ServiceName, _ w: Watched) {
         w.source.cancel()
         let status = w.child?.tryWait() ?? .exited(-1)
-        if let g = Optional(w.pid) { kill(-g, SIGKILL) }  // leftovers of its group (e.g. node --watch's child)
+        // Leftovers of its group (e.g. node --watch's child) go too, and are gone before a restart reuses the port.
+        kill(-w.pid, SIGKILL)
+        waitForGroupToEnd(w.pid, deadline: .after(seconds: 2))
         if watched[s] === w { watched[s] = nil; unlink(paths.pidFile(s)) }
         tailer?.poll()
         if !w.stopping { handler?(.exited(s, status)) }
@@ -265,9 +267,18 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
                     var status: Int32 = 0
                     _ = waitpid(pid, &status, WNOHANG)
                     kill(-pid, SIGKILL)
+                    waitForGroupToEnd(pid, deadline: .after(seconds: 5))
                     return
                 }
             }
+        }
+    }
+
+    /// Waits, in short timed waits, until no process of the group remains (its ports and files are then free).
+    private func waitForGroupToEnd(_ group: Int32, deadline: Deadline) {
+        while !ProcFS.processes(inGroup: group).isEmpty && !deadline.hasPassed {
+            var p = pollfd(fd: -1, events: 0, revents: 0)
+            _ = poll(&p, 0, 5)
         }
     }
 

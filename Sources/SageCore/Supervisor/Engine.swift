@@ -137,9 +137,14 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Stops then starts services again (their supervisors start fresh, so a `failed` service gets a new chance).
-    public func restart(_ services: [ServiceName]) -> String? {
+    public func restart(_ services: [ServiceName], afterFileChange: Bool = false) -> String? {
         stop(services)
-        queue.sync { for s in services { supervisors[s] = ServiceSupervisor(service: s, backoff: supervisors[s]!.backoff, liveness: supervisors[s]!.liveness) } }
+        queue.sync {
+            for s in services {
+                supervisors[s] = ServiceSupervisor(service: s, backoff: supervisors[s]!.backoff, liveness: supervisors[s]!.liveness)
+                if afterFileChange { supervisors[s]!.noteReload() }
+            }
+        }
         return up(services)
     }
 
@@ -166,13 +171,14 @@ public final class Engine: @unchecked Sendable {
     private var reloadOutageSeen: Set<ServiceName> = []
     /// How long a self-reloading server may take to come back before it counts as crashed.
     public var reloadTimeoutSeconds = 5.0
-    /// With no restart observed this long after a change, the change needed no restart.
-    public var reloadSettleSeconds = 1.5
+    /// With no restart observed this long after a change, the dev server missed it (Node's --watch, for one, stops
+    /// watching a file that an editor saved by rename): sagedev restarts the service itself.
+    public var reloadSettleSeconds = 1.0
 
     public func reloadRecords() -> [ServiceName: ReloadRecord] { queue.sync { reloads } }
 
-    private func beginReload(_ s: ServiceName, file: String, action: String, changedAt: UInt64) {
-        let count = (reloads[s]?.count ?? 0) + 1
+    private func beginReload(_ s: ServiceName, file: String, action: String, changedAt: UInt64, continuing: Bool = false) {
+        let count = (reloads[s]?.count ?? 0) + (continuing ? 0 : 1)
         reloads[s] = ReloadRecord(file: file, at: wallClockSeconds() - Double(monotonicNanoseconds() &- changedAt) / 1e9,
                                   action: action, healthyMilliseconds: nil, outcome: "reloading", count: count)
         reloadStarted[s] = changedAt
@@ -208,13 +214,10 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// A source change for a service in restart mode, or after an install: restart it and time it from the change.
-    public func restartForReload(_ s: ServiceName, file: String, action: String, changedAt: UInt64 = monotonicNanoseconds()) {
-        queue.sync {
-            beginReload(s, file: file, action: action, changedAt: changedAt)
-            supervisors[s]!.noteReload()
-        }
-        _ = restart([s])
-        queue.sync { supervisors[s]!.noteReload() }
+    public func restartForReload(_ s: ServiceName, file: String, action: String, changedAt: UInt64 = monotonicNanoseconds(),
+                                 continuing: Bool = false) {
+        queue.sync { beginReload(s, file: file, action: action, changedAt: changedAt, continuing: continuing) }
+        if let conflict = restart([s], afterFileChange: true) { reloadFailed(s, file: file, action: action, reason: conflict) }
     }
 
     /// Notes a reload that failed before any restart (e.g. the install command failed).
@@ -247,8 +250,14 @@ public final class Engine: @unchecked Sendable {
         let restarted = marker != nil ? runtime.restartMarker(s) != marker : reloadOutageSeen.contains(s)
         if restarted { return .ready(why) }
         if elapsed >= reloadSettleSeconds {
-            reloads[s]?.outcome = "no restart needed"
-            return .ready("\(why); the change needed no restart")
+            let file = reloads[s]?.file ?? "a file"
+            let changedAt = started
+            bump(s)  // no more probes for this reload: the restart takes over
+            DispatchQueue.global().async {
+                self.logs.appendLine(s.rawValue, "sagedev: the dev server did not reload within \(Int(self.reloadSettleSeconds * 1000)) ms of the change; restarting it")
+                self.restartForReload(s, file: file, action: "restart (the dev server missed the change)", changedAt: changedAt, continuing: true)
+            }
+            return .notReady("the dev server did not reload; restarting it")
         }
         return .notReady("waiting for the dev server to restart")
     }
@@ -410,7 +419,8 @@ public final class Engine: @unchecked Sendable {
     }
 
     private func armStartDeadline(_ s: ServiceName, _ gen: Int) {
-        let timeout = supervisors[s]!.liveness.startTimeoutSeconds
+        // A start that follows a file change gets the reload timeout: broken code should show as crashed quickly.
+        let timeout = supervisors[s]!.reloadPending ? reloadTimeoutSeconds : supervisors[s]!.liveness.startTimeoutSeconds
         queue.asyncAfter(deadline: .now() + timeout) {
             guard self.generation[s] == gen, self.supervisors[s]!.state == .starting else { return }
             self.handle(s, .startDeadlinePassed)

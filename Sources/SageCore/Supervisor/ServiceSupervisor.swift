@@ -144,6 +144,11 @@ public struct ServiceSupervisor: Sendable, Equatable {
         case (_, .probed):
             return []
 
+        case (.starting, .startDeadlinePassed) where reloadPending:
+            // Started after a file change and never ready: the change broke it. Keep the process (a watching dev
+            // server picks up the next save itself) and wait for the next save instead of looping.
+            move(to: .crashed, "not ready after the change (\(lastProbe?.reason ?? "no answer")); fix the code and save to retry", now)
+            return []
         case (.starting, .startDeadlinePassed):
             return [.stop] + failure("not ready after \(Int(liveness.startTimeoutSeconds)) s: \(lastProbe?.reason ?? "no probe answered")", now: now, fatal: false)
         case (.reloading, .startDeadlinePassed):

@@ -18,6 +18,8 @@ public final class HotReloader: @unchecked Sendable {
     private var timer: DispatchWorkItem?
     private var classifier: ChangeClassifier
     private var firstChangeAt: UInt64?
+    /// Directories whose changes are ours (an install command is running in them), not the developer's.
+    private var suppressed: Set<String> = []
     public private(set) var limitMessage: String?
 
     public init(engine: Engine, environment: [String: String]) {
@@ -82,12 +84,17 @@ public final class HotReloader: @unchecked Sendable {
     }
 
     private func due() {
-        guard let batch = debouncer.flush(at: monotonicNanoseconds()) else { arm(); return }
+        guard var batch = debouncer.flush(at: monotonicNanoseconds()) else { arm(); return }
+        if !suppressed.isEmpty {
+            batch = batch.filter { c in !suppressed.contains { WatchLayout.isSameOrInside(c.path, $0) } }
+            guard !batch.isEmpty else { firstChangeAt = nil; return }
+        }
         let changedAt = firstChangeAt ?? monotonicNanoseconds()
         firstChangeAt = nil
         let actions = classifier.classify(batch)
         guard !actions.isEmpty else { return }
-        work.async { self.carryOut(actions, batchSize: batch.count, changedAt: changedAt) }
+        let count = batch.count
+        work.async { self.carryOut(actions, batchSize: count, changedAt: changedAt) }
     }
 
     private func relative(_ path: String) -> String {
@@ -112,6 +119,10 @@ public final class HotReloader: @unchecked Sendable {
                 }
             case .manifestChanged(let s, let file):
                 logs.appendLine(s.rawValue, "sagedev: \(relative(file)) changed; installing dependencies, then restarting")
+                // What the install writes (lockfiles, caches) must not trigger another install or reload.
+                let dir = engine.config.app(s).flatMap { WatchLayout.resolve($0.directory, against: engine.config.projectDirectory) }
+                if let dir { _ = queue.sync { suppressed.insert(dir) } }
+                defer { dropOwnChanges(under: dir) }
                 do {
                     let what = try engine.runtime.installDependencies(s, config: engine.config, deadline: .after(seconds: 600))
                     logs.appendLine(s.rawValue, "sagedev: \(what)")
@@ -124,6 +135,21 @@ public final class HotReloader: @unchecked Sendable {
                 engine.rerunHook(reason: "\(relative(file)) changed; applying migrations (the reset template is now stale)")
             case .seedsChanged(let file):
                 logs.appendLine("daemon", "watch: \(relative(file)) changed; the reset template is stale and is rebuilt on the next reset")
+            }
+        }
+    }
+
+    /// Discards pending changes under `directory`: they were made by our own job, not by the developer.
+    private func dropOwnChanges(under directory: String?) {
+        guard let directory else { return }
+        queue.sync {
+            suppressed.remove(directory)
+            if let w = watcher, let more = try? w.drain(), !more.isEmpty { debouncer.add(more, at: monotonicNanoseconds()) }
+            guard let pending = debouncer.flushNow() else { return }
+            let keep = pending.filter { !WatchLayout.isSameOrInside($0.path, directory) }
+            if !keep.isEmpty { debouncer.add(keep, at: monotonicNanoseconds()); arm() }
+            if keep.count != pending.count {
+                engine.logs.appendLine("daemon", "watch: ignored \(pending.count - keep.count) change(s) made by the install command")
             }
         }
     }

@@ -1,0 +1,110 @@
+import Testing
+import Glibc
+import Foundation
+import SageSystem
+
+/// Hot reload on the native runtime, through the real binary, on the example stack.
+@Suite(.serialized) struct HotReloadTests {
+    func write(_ path: String, _ text: String) throws {
+        try FileDescriptor.writeFileAtomically(path, Array(text.utf8), mode: 0o644)
+    }
+
+    func health(_ port: Int) -> String? {
+        guard let r = try? Subprocess.run(["curl", "-fsS", "--max-time", "2", "http://127.0.0.1:\(port)/health"], deadline: .after(seconds: 5)),
+              r.status.isSuccess else { return nil }
+        return r.stdoutText
+    }
+
+    @Test func editsReloadCrashesRecoverInstallsRunAndEnvChangesRestartOnlyWhatChanged() throws {
+        let p = try TestProject(extraEnv: ["BACKEND_INSTALL_COMMAND": "\"echo installed >> install.marker\""])
+        let up = try p.sagedev(["up"])
+        #expect(up.status == .exited(0), "\(up.stderrText)")
+        let versionFile = p.root + "/apps/backend/src/version.js"
+
+        // 1. An edit: the dev server reloads itself; status says reloaded and the probe sees the new version.
+        try write(versionFile, "module.exports = { VERSION: \"2.0.0-reloaded\" };\n")
+        let reloaded = p.waitForStatus(.after(seconds: 30)) {
+            let b = p.service($0, "backend")
+            let r = b["reload"] as? [String: Any]
+            return b["state"] as? String == "healthy" && r?["outcome"] as? String == "reloaded" && r?["healthyMs"] != nil
+        }
+        #expect(reloaded != nil, "backend did not report a reload")
+        #expect((p.service(reloaded ?? [:], "backend")["reload"] as? [String: Any])?["file"] as? String == "apps/backend/src/version.js")
+        #expect(health(p.ports.backend)?.contains("2.0.0-reloaded") == true)
+
+        // 2. A syntax error: the backend is crashed, with a log excerpt in status; fixing it brings it back.
+        try write(versionFile, "module.exports = { VERSION: \"broken\" ;\n")
+        let crashed = p.waitForStatus(.after(seconds: 30)) { p.service($0, "backend")["state"] as? String == "crashed" }
+        #expect(crashed != nil, "backend did not become crashed")
+        let tail = p.service(crashed ?? [:], "backend")["logTail"] as? [String] ?? []
+        #expect(tail.joined(separator: "\n").contains("SyntaxError"), "\(tail)")
+        let text = try p.sagedev(["status"]).stdoutText
+        #expect(text.contains("SyntaxError"))
+        try write(versionFile, "module.exports = { VERSION: \"3.0.0-fixed\" };\n")
+        #expect(p.waitForStatus(.after(seconds: 30)) { p.service($0, "backend")["state"] as? String == "healthy" } != nil)
+        #expect(health(p.ports.backend)?.contains("3.0.0-fixed") == true)
+
+        // 3. A manifest change runs the install command, then restarts the backend.
+        let pkg = p.root + "/apps/backend/package.json"
+        try write(pkg, (FileDescriptor.readText(pkg) ?? "{}") + "\n")
+        #expect(waitUntil(.after(seconds: 30)) { FileDescriptor.readText(p.root + "/apps/backend/install.marker")?.contains("installed") == true })
+        #expect(p.waitForStatus(.after(seconds: 30)) {
+            let r = p.service($0, "backend")["reload"] as? [String: Any]
+            return r?["action"] as? String == "install+restart" && r?["outcome"] as? String == "reloaded"
+        } != nil)
+
+        // 4. BACKEND_PORT changes in .env: only the backend restarts, on the new port.
+        let before = try p.status()
+        let pids = ["postgres", "valkey", "frontend"].map { p.service(before, $0)["pid"] as? Int }
+        let newPort = freePort()
+        let env = (FileDescriptor.readText(p.root + "/.env") ?? "").replacingOccurrences(of: "BACKEND_PORT=\(p.ports.backend)", with: "BACKEND_PORT=\(newPort)")
+        try write(p.root + "/.env", env)
+        let moved = p.waitForStatus(.after(seconds: 30)) {
+            let b = p.service($0, "backend")
+            return b["state"] as? String == "healthy" && (b["url"] as? String)?.hasSuffix(":\(newPort)") == true
+        }
+        #expect(moved != nil, "backend did not move to port \(newPort)")
+        #expect(health(newPort) != nil)
+        #expect(["postgres", "valkey", "frontend"].map { p.service(moved ?? [:], $0)["pid"] as? Int } == pids)
+
+        // 5. An invalid .env is reported and the running stack is left untouched.
+        let pidsNow = ["postgres", "valkey", "backend", "frontend"].map { p.service(moved ?? [:], $0)["pid"] as? Int }
+        try write(p.root + "/.env", env + "POSTGRES_PORT=not-a-port\n")
+        #expect(waitUntil(.after(seconds: 10)) {
+            (FileDescriptor.readText(p.root + "/.sagedev/logs/daemon.log") ?? "").contains(".env is invalid, the running stack is left untouched")
+        })
+        let after = try p.status()
+        #expect(["postgres", "valkey", "backend", "frontend"].map { p.service(after, $0)["pid"] as? Int } == pidsNow)
+        #expect(["postgres", "valkey", "backend", "frontend"].allSatisfy { p.service(after, $0)["state"] as? String == "healthy" })
+    }
+
+    @Test func tenThousandFilesAtOnceMakeOneDebouncedAction() throws {
+        let p = try TestProject(extraEnv: ["BACKEND_RELOAD": "restart"])
+        #expect(try p.sagedev(["up"]).status == .exited(0))
+        let dir = p.root + "/apps/backend/generated"
+        mkdir(dir, 0o755)
+        for i in 0..<10_000 {
+            let fd = open("\(dir)/f\(i).txt", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            _ = Glibc.write(fd, "x", 1)
+            close(fd)
+        }
+        let done = p.waitForStatus(.after(seconds: 60)) {
+            let b = p.service($0, "backend")
+            return (b["reload"] as? [String: Any])?["outcome"] as? String == "reloaded" && b["state"] as? String == "healthy"
+        }
+        #expect(done != nil)
+        let log = FileDescriptor.readText(p.root + "/.sagedev/logs/daemon.log") ?? ""
+        let batches = log.split(separator: "\n").filter { $0.contains("watch: ") && $0.contains("→") }
+        #expect(batches.count == 1, "\(batches)")
+        #expect(batches.first?.contains("→ 1 action") == true)
+        #expect((p.service(done ?? [:], "backend")["reload"] as? [String: Any])?["count"] as? Int == 1)
+        #expect(ProcFS.isAlive(pid: Int32(((done ?? [:])["daemon"] as? [String: Any])?["pid"] as? Int ?? 0), startTime: nil))
+    }
+
+    @Test func noWatchTurnsTheWatcherOff() throws {
+        let p = try TestProject()
+        #expect(try p.sagedev(["up", "--no-watch", "valkey"]).status == .exited(0))
+        let s = try p.status()
+        #expect((s["watch"] as? [String: Any])?["enabled"] as? Bool == false)
+    }
+}
