@@ -25,19 +25,39 @@ public enum Stack {
         }
     }
 
-    /// `native` or `compose` (for `auto`: compose when a Docker engine answers within 2 s).
-    public static func makeRuntime(config c: Config, paths: ProjectPaths, environment: [String: String], logs: LogStore) throws -> any ServiceRuntime {
-        NativeRuntime(paths: paths, logs: logs, environment: environment)
+    /// Which runtime runs the stack, and why (shown by `status` and `doctor`): `native` or `compose` as set, and
+    /// for `auto`, compose when a Docker engine answers `docker info` within 2 s, else native.
+    public static func chooseRuntime(_ c: Config, environment: [String: String]) -> (runtime: Config.Runtime, reason: String) {
+        switch c.runtime {
+        case .native: return (.native, "SAGEDEV_RUNTIME=native")
+        case .compose: return (.compose, "SAGEDEV_RUNTIME=compose")
+        case .auto:
+            let host = DockerEngineProbe.describeHost(environment)
+            return DockerEngineProbe.answers(environment: environment, within: 2)
+                ? (.compose, "SAGEDEV_RUNTIME=auto and a Docker engine answered at \(host) within 2 s")
+                : (.native, "SAGEDEV_RUNTIME=auto and no Docker engine answered at \(host) within 2 s")
+        }
+    }
+
+    public static func makeRuntime(config c: Config, paths: ProjectPaths, environment: [String: String], logs: LogStore,
+                                   choice: Config.Runtime? = nil) throws -> any ServiceRuntime {
+        switch choice ?? chooseRuntime(c, environment: environment).runtime {
+        case .compose: return ComposeRuntime(logs: logs, environment: environment)
+        default: return NativeRuntime(paths: paths, logs: logs, environment: environment)
+        }
     }
 
     public static func makeDaemon(config c: Config, paths: ProjectPaths, environment: [String: String], watch: Bool = true) throws -> Daemon {
         let logs = LogStore(directory: paths.logs)
-        let runtime = try makeRuntime(config: c, paths: paths, environment: environment, logs: logs)
+        let choice = chooseRuntime(c, environment: environment)
+        logs.appendLine("daemon", "runtime \(choice.runtime.rawValue): \(choice.reason)")
+        let runtime = try makeRuntime(config: c, paths: paths, environment: environment, logs: logs, choice: choice.runtime)
         try runtime.prepare(c)
         let activity = DatabaseActivity()
         let engine = Engine(config: c, runtime: runtime, logs: logs, probes: { s, c in activity.probe(s, c, normal: probe(s, c)) })
         let stall = environment["SAGEDEV_CONTROL_STALL_SECONDS"].flatMap(Double.init) ?? 10
         let daemon = try Daemon(paths: paths, engine: engine, extras: { s, c in statusExtras(s, c) }, stallSeconds: stall)
+        daemon.runtimeReason = choice.reason
         // Migrations, seeds and the template before the apps start; reset-db, seed, migrate, snapshots, backups.
         let database = DatabaseManager(paths: paths, logs: logs, environment: environment, config: { engine.config },
                                        backend: EngineBackendControl(engine: engine),

@@ -64,20 +64,26 @@ struct DoctorCommand: Command {
         }
 
         // Docker engine and Compose v2, and the runtime choice
-        let engine = ComposeSupport.engineReachable(environment: context.environment)
-        report(engine.ok ? .ok : .warn, "docker engine", engine.detail,
-               fix: "start Docker (or dockerd) to use the compose runtime; the native runtime needs none")
-        let compose = ComposeSupport.composeVersion(environment: context.environment)
-        report(compose.ok ? .ok : .warn, "compose v2", compose.detail,
-               fix: "install the Compose v2 plugin (scripts/bootstrap.sh does, from Debian trixie's docker-compose package)")
+        let env = context.environment
+        let host = DockerEngineProbe.describeHost(env)
+        if let version = try? DockerEngineProbe.serverVersion(environment: env, deadline: .after(seconds: 2)) {
+            report(.ok, "docker engine", "Docker \(version) answers at \(host)")
+        } else {
+            report(.warn, "docker engine", "no engine answers at \(host)",
+                   fix: "start Docker (or dockerd) to use the compose runtime; the native runtime needs none")
+        }
+        do {
+            let compose = try ComposeInstallation.detect(environment: env, deadline: .after(seconds: 5))
+            report(compose.warning == nil ? .ok : .warn, "compose", "\(compose.command.joined(separator: " ")) \(compose.version)",
+                   fix: compose.warning ?? "")
+        } catch {
+            report(.warn, "compose", "\(error)", fix: "scripts/bootstrap.sh installs the Compose v2 plugin from Debian trixie's docker-compose package")
+        }
         if let c = config {
-            let chosen: String
-            switch c.runtime {
-            case .native: chosen = "native (SAGEDEV_RUNTIME=native)"
-            case .compose: chosen = "compose (SAGEDEV_RUNTIME=compose)" + (engine.ok ? "" : " — but no engine answers")
-            case .auto: chosen = engine.ok ? "compose (auto: a Docker engine answered within 2 s)" : "native (auto: no Docker engine answered within 2 s)"
-            }
-            report(c.runtime == .compose && !engine.ok ? .fail : .ok, "runtime", chosen, fix: "start the Docker engine or set SAGEDEV_RUNTIME=native")
+            let choice = Stack.chooseRuntime(c, environment: env)
+            let engineMissing = choice.runtime == .compose && !DockerEngineProbe.answers(environment: env, within: 2)
+            report(engineMissing ? .fail : .ok, "runtime", "\(choice.runtime.rawValue): \(choice.reason)",
+                   fix: "start the Docker engine, or set SAGEDEV_RUNTIME=native in .env")
         }
 
         // Ports (ours are fine when our own daemon holds them)

@@ -35,6 +35,7 @@ struct StatusCommand: Command {
     func printTable(_ out: Output, _ status: [String: Any]) {
         let daemon = status["daemon"] as? [String: Any] ?? [:]
         out.line("project \(status["project"] as? String ?? "?") · runtime \(status["runtime"] as? String ?? "?") · daemon pid \(daemon["pid"] as? Int ?? 0), up \(duration(daemon["uptimeSeconds"] as? Double ?? 0))")
+        if let why = status["runtimeReason"] as? String, !why.isEmpty { out.line(out.paint("runtime \(status["runtime"] as? String ?? "?") because \(why)", .dim)) }
         var rows = [["SERVICE", "STATE", "HEALTH", "URL", "PID", "UPTIME", "RESTARTS"]]
         var notes: [String] = []
         for s in status["services"] as? [[String: Any]] ?? [] {

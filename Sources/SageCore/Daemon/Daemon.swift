@@ -19,6 +19,8 @@ public final class Daemon: @unchecked Sendable {
     /// Commands added by later layers (database, watcher): name → handler.
     private var extraCommands: [String: @Sendable ([String: Any], ControlConnection) -> Void] = [:]
     public var onShutdown: (@Sendable () -> Void)?
+    /// Why this runtime was chosen (for `status`).
+    public var runtimeReason = ""
     /// Hot reload, unless the daemon was started with --no-watch.
     public var reloader: HotReloader?
 
@@ -275,7 +277,7 @@ public final class Daemon: @unchecked Sendable {
             watch["directories"] = r.watchCount
             if let m = r.limitMessage { watch["problem"] = m }
         }
-        return ["project": c.projectName, "directory": paths.root, "runtime": engine.runtime.kind, "watch": watch,
+        return ["project": c.projectName, "directory": paths.root, "runtime": engine.runtime.kind, "runtimeReason": runtimeReason, "watch": watch,
                 "daemon": ["pid": Int(getpid()), "uptimeSeconds": ((now - engine.startedAt) * 10).rounded() / 10],
                 "healthy": allHealthy, "services": list]
     }
