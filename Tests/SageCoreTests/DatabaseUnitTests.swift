@@ -81,6 +81,24 @@ import SageSystem
                 != TemplateKey.compute(migrations: [], seeds: [f], migrateCommand: "", seedCommand: ""))
     }
 
+    @Test func cachedDigestsMatchLoadedFilesAndSeeEdits() throws {
+        var t = Array("/tmp/sagedev-unit-XXXXXX".utf8CString)
+        let dir = String(cString: mkdtemp(&t)!)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileDescriptor.writeFileAtomically(dir + "/001.sql", Array("SELECT 1;".utf8))
+        try FileDescriptor.writeFileAtomically(dir + "/002.sql", Array("SELECT 'é';".utf8))
+        let cache = SQLChecksumCache()
+        let loaded = try SQLFiles.load(directory: dir)
+        let digests = try cache.digests(directory: dir)
+        #expect(digests == loaded.map { SQLFileDigest(name: $0.name, checksum: $0.checksum) })
+        #expect(TemplateKey.compute(migrations: loaded, seeds: [], migrateCommand: "", seedCommand: "")
+                == TemplateKey.compute(migrationDigests: digests, seedDigests: [], migrateCommand: "", seedCommand: ""))
+        // A rewrite (new inode, new size) is seen.
+        try FileDescriptor.writeFileAtomically(dir + "/001.sql", Array("SELECT 11;".utf8))
+        #expect(try cache.digests(directory: dir)[0].checksum == SQLFile.checksum(Array("SELECT 11;".utf8)))
+        #expect(try cache.digests(directory: dir + "/none").isEmpty)
+    }
+
     @Test func blankFilesAreRecognised() {
         #expect(file("a.sql", "").isBlank)
         #expect(file("a.sql", "-- nothing yet\n\n   -- still nothing\r\n").isBlank)

@@ -9,6 +9,8 @@ public enum DatabaseNames {
     public static func template(for db: String) -> String { fit(db, "__sagedev_template") }
     static func templateBuild(for db: String) -> String { fit(db, "__sagedev_template_new") }
     static func restoreScratch(for db: String) -> String { fit(db, "__sagedev_restore") }
+    /// A copy of the template made ahead of time, renamed into place by the next reset.
+    public static func spare(for db: String) -> String { fit(db, "__sagedev_spare") }
     public static func snapshotPrefix(for db: String) -> String { fit(db, "__sagedev_snap_") }
 
     /// The database that holds snapshot `name`.

@@ -42,6 +42,32 @@ public final class DatabaseManager: @unchecked Sendable {
                 activity: DatabaseActivity = DatabaseActivity()) {
         self.paths = paths; self.logs = logs; self.environment = environment; self.currentConfig = config
         self.backend = backend; self.runJob = runJob; self.activity = activity
+        keepsSpare = !["off", "0", "false", "no"].contains((environment["SAGEDEV_RESET_SPARE"] ?? "").lowercased())
+    }
+
+    /// Copies the template into the spare in the background (under the operation lock, so a reset that comes
+    /// meanwhile waits for it and then renames it into place). Only when the template is current.
+    public func prepareSpareInBackground() {
+        guard keepsSpare else { return }
+        spareQueue.async { [self] in
+            let c = currentConfig()
+            let r = StepRecorder("spare", sink: { _ in }, logs: logs)
+            do {
+                let lock = try self.lock(nil)
+                defer { lock.release() }
+                let admin = try ClusterAdmin.connect(endpoint(c))
+                defer { admin.close() }
+                let key = try templateKey(c)
+                let t = TemplateManager(database: c.postgres.database)
+                guard try t.status(admin, key: key) == .current else { return }
+                let started = monotonicNanoseconds()
+                if try t.prepareSpare(admin, key: key) {
+                    r.note("copied \(t.templateName) to \(t.spareName) for the next reset in \(DatabaseStep.format(millisecondsSince(started)))")
+                }
+            } catch {
+                r.note("could not prepare the spare copy (the next reset copies the template itself): \(error)")
+            }
+        }
     }
 
     // MARK: pieces
@@ -53,12 +79,28 @@ public final class DatabaseManager: @unchecked Sendable {
         return { command, deadline in try runJob(command, c, deadline) }
     }
 
-    func migrator(_ c: Config) throws -> Migrator { try Migrator(config: c, runCommand: commandRunner(c)) }
-    func seeder(_ c: Config) throws -> Seeder { try Seeder(config: c, runCommand: commandRunner(c)) }
 
+    private let checksums = SQLChecksumCache()
+    /// Whether resets keep a spare copy of the template ready (SAGEDEV_RESET_SPARE=off turns it off).
+    public var keepsSpare: Bool
+    private let spareQueue = DispatchQueue(label: "sagedev.database.spare")
+
+    func migrator(_ c: Config) throws -> Migrator {
+        let m = try Migrator(config: c, runCommand: commandRunner(c))
+        checksums.remember(m.files)
+        return m
+    }
+    func seeder(_ c: Config) throws -> Seeder {
+        let s = try Seeder(config: c, runCommand: commandRunner(c))
+        checksums.remember(s.files)
+        return s
+    }
+
+    /// The key the template must carry to be current, from cached checksums (the files are read only when changed).
     public func templateKey(_ c: Config) throws -> String {
-        let m = try migrator(c), s = try seeder(c)
-        return TemplateKey.compute(migrations: m.files, seeds: s.files, migrateCommand: c.migrateCommand, seedCommand: c.seedCommand)
+        TemplateKey.compute(migrationDigests: try checksums.digests(directory: SQLFiles.resolve(c.migrationsDirectory, in: c.projectDirectory)),
+                            seedDigests: try checksums.digests(directory: SQLFiles.resolve(c.seedsDirectory, in: c.projectDirectory)),
+                            migrateCommand: c.migrateCommand, seedCommand: c.seedCommand)
     }
 
     private func lock(_ r: StepRecorder?) throws -> OperationLock {
@@ -140,6 +182,7 @@ public final class DatabaseManager: @unchecked Sendable {
             lines.append("template: \(template.templateName) is \(status.description); the next 'sagedev reset-db' rebuilds it")
         }
         for l in lines { r.note(l) }
+        prepareSpareInBackground()
         return lines
     }
 
@@ -159,12 +202,12 @@ public final class DatabaseManager: @unchecked Sendable {
         let wasRunning = backend?.isBackendRunning ?? false
         var backendStopped = false
         do {
-            let m = try migrator(c), s = try seeder(c)
-            let key = TemplateKey.compute(migrations: m.files, seeds: s.files, migrateCommand: c.migrateCommand, seedCommand: c.seedCommand)
             let admin = try ClusterAdmin.connect(endpoint(c))
             defer { admin.close() }
             var status = TemplateManager.Status.missing
+            var key = ""
             try r.step("check template") {
+                key = try templateKey(c)
                 status = try template.status(admin, key: key)
                 if !options.seed { return "\(status.description); not used (--no-seed): replaying migrations only" }
                 if options.replay { return "\(status.description); not used (--replay): replaying migrations and seeds" }
@@ -185,6 +228,15 @@ public final class DatabaseManager: @unchecked Sendable {
             }
             if fromTemplate {
                 try r.step("create database") {
+                    if keepsSpare, (try? template.spareIsReady(admin, key: key)) == true {
+                        do {
+                            try template.takeSpare(admin)
+                            method = "spare"
+                            return "from template \(template.templateName) (its copy made ahead of time, \(template.spareName), renamed into place)"
+                        } catch {
+                            r.note("the spare copy could not be renamed into place (\(error)); copying the template instead")
+                        }
+                    }
                     method = try template.recreate(admin)
                     return "from template \(template.templateName) (STRATEGY FILE_COPY, file_copy_method=\(method))"
                 }
@@ -193,6 +245,7 @@ public final class DatabaseManager: @unchecked Sendable {
                     try admin.createEmpty(db)
                     return "empty, from template0"
                 }
+                let m = try migrator(c), s = try seeder(c)
                 let conn = try endpoint(c).connect()
                 do {
                     defer { conn.close() }
@@ -247,6 +300,7 @@ public final class DatabaseManager: @unchecked Sendable {
         let report = r.report(["database": db, "source": source, "fileCopyMethod": method, "backendStartMs": (backendMs * 10).rounded() / 10,
                                "template": template.templateName])
         r.note("done in \(DatabaseStep.format(report.milliseconds)) from \(source == "template" ? "template \(template.templateName)" : "a replay of migrations and seeds")")
+        if options.seed { prepareSpareInBackground() }
         return report
     }
 

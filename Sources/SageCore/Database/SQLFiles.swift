@@ -49,9 +49,7 @@ public enum SQLFiles {
         } catch {
             throw DatabaseError(.io, "cannot list \(directory): \(error.localizedDescription); check its permissions")
         }
-        return try names.filter { $0.hasSuffix(".sql") && !$0.hasPrefix(".") }
-            .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
-            .map { name in
+        return try sqlNames(names).map { name in
                 let path = directory + "/" + name
                 guard let bytes = FileDescriptor.readFile(path, limit: maximumBytes) else {
                     throw DatabaseError(.io, "cannot read \(path); check that it is a readable file under 1 GiB")
@@ -60,9 +58,66 @@ public enum SQLFiles {
             }
     }
 
+    static func sqlNames(_ names: [String]) -> [String] {
+        names.filter { $0.hasSuffix(".sql") && !$0.hasPrefix(".") }
+            .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+    }
+
     /// A directory from the configuration: relative paths are taken from the project directory.
     public static func resolve(_ directory: String, in project: String) -> String {
         directory.hasPrefix("/") ? directory : project + "/" + directory
+    }
+}
+
+/// The name and checksum of a SQL file, without its text: what the template key needs.
+public struct SQLFileDigest: Sendable, Equatable {
+    public var name: String
+    public var checksum: String
+    public init(name: String, checksum: String) { self.name = name; self.checksum = checksum }
+}
+
+/// Checksums of SQL files remembered by path, size, modification time and inode, so that a reset checks a
+/// template against tens of megabytes of seeds without reading and hashing them again each time.
+public final class SQLChecksumCache: @unchecked Sendable {
+    struct Stamp: Equatable { var size: Int; var modified: Double; var inode: Int }
+    private let entries = Locked([String: (Stamp, String)]())
+    public init() {}
+
+    /// The `*.sql` files of a directory in name order, with their checksums.
+    public func digests(directory: String) throws -> [SQLFileDigest] {
+        guard FileDescriptor.isDirectory(directory) else { return [] }
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
+            throw DatabaseError(.io, "cannot list \(directory): \(error.localizedDescription); check its permissions")
+        }
+        return try SQLFiles.sqlNames(names).map { name in
+            let path = directory + "/" + name
+            let a = try? FileManager.default.attributesOfItem(atPath: path)
+            let stamp = Stamp(size: (a?[.size] as? Int) ?? -1,
+                              modified: (a?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? -1,
+                              inode: (a?[.systemFileNumber] as? Int) ?? -1)
+            if let (known, sum) = entries.withValue({ $0[path] }), known == stamp, stamp.size >= 0 {
+                return SQLFileDigest(name: name, checksum: sum)
+            }
+            guard let bytes = FileDescriptor.readFile(path, limit: SQLFiles.maximumBytes) else {
+                throw DatabaseError(.io, "cannot read \(path); check that it is a readable file under 1 GiB")
+            }
+            // The same bytes the loader hashes (its text decodes them as UTF-8).
+            let sum = SQLFile.checksum(Array(String(decoding: bytes, as: UTF8.self).utf8))
+            entries.withValue { $0[path] = (stamp, sum) }
+            return SQLFileDigest(name: name, checksum: sum)
+        }
+    }
+
+    /// Remembers the checksums of files just loaded whole.
+    func remember(_ files: [SQLFile]) {
+        for f in files {
+            guard let a = try? FileManager.default.attributesOfItem(atPath: f.path) else { continue }
+            let stamp = Stamp(size: (a[.size] as? Int) ?? -1, modified: (a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? -1,
+                              inode: (a[.systemFileNumber] as? Int) ?? -1)
+            // Only when the file still is what was read.
+            if stamp.size == f.text.utf8.count { entries.withValue { $0[f.path] = (stamp, f.checksum) } }
+        }
     }
 }
 
@@ -102,6 +157,13 @@ public enum SQLLocation {
 /// Any change to a migration or seed file (name or content) or to the migrate or seed command changes it.
 public enum TemplateKey {
     public static func compute(migrations: [SQLFile], seeds: [SQLFile], migrateCommand: String, seedCommand: String) -> String {
+        compute(migrationDigests: migrations.map { SQLFileDigest(name: $0.name, checksum: $0.checksum) },
+                seedDigests: seeds.map { SQLFileDigest(name: $0.name, checksum: $0.checksum) },
+                migrateCommand: migrateCommand, seedCommand: seedCommand)
+    }
+
+    public static func compute(migrationDigests migrations: [SQLFileDigest], seedDigests seeds: [SQLFileDigest],
+                               migrateCommand: String, seedCommand: String) -> String {
         var h = SHA256()
         func field(_ s: String) {
             let bytes = Array(s.utf8)

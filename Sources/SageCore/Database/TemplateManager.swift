@@ -36,6 +36,8 @@ public struct TemplateManager: Sendable {
     @discardableResult
     public func refresh(_ admin: ClusterAdmin, key: String) throws -> String {
         let build = DatabaseNames.templateBuild(for: database)
+        // A spare made from the old template is of no use any more.
+        try admin.drop(spareName)
         try admin.drop(build)
         let method = try admin.clone(database, to: build, exclusive: true)
         do {
@@ -58,4 +60,31 @@ public struct TemplateManager: Sendable {
     }
 
     public func drop(_ admin: ClusterAdmin) throws { try admin.drop(templateName) }
+
+    // MARK: the spare copy
+
+    public var spareName: String { DatabaseNames.spare(for: database) }
+
+    /// Whether a spare copy of the template with this key is ready.
+    public func spareIsReady(_ admin: ClusterAdmin, key: String) throws -> Bool {
+        guard let label = try admin.label(spareName) else { return false }
+        return label.kind == "spare" && label.fields["key"] == key
+    }
+
+    /// Copies the template into the spare (replacing a stale one). Returns false when the spare was ready already.
+    @discardableResult
+    public func prepareSpare(_ admin: ClusterAdmin, key: String) throws -> Bool {
+        if try spareIsReady(admin, key: key) { return false }
+        try admin.drop(spareName)
+        try admin.clone(templateName, to: spareName, exclusive: false)
+        // Labelled last: an interrupted copy is never taken for a ready one.
+        try admin.setLabel(spareName, DatabaseLabel(kind: "spare", fields: ["key": key]))
+        return true
+    }
+
+    /// Renames the ready spare into the (dropped) app database's place.
+    public func takeSpare(_ admin: ClusterAdmin) throws {
+        _ = try admin.connection.run("ALTER DATABASE \(SQL.identifier(spareName)) RENAME TO \(SQL.identifier(database)); COMMENT ON DATABASE \(SQL.identifier(database)) IS NULL",
+                                     .clone, "renaming \(spareName) to \(database)")
+    }
 }
