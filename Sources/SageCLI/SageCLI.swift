@@ -7,17 +7,17 @@ public enum Commands {
     public static var all: [any Command.Type] { [
         UpCommand.self,
         StatusCommand.self,
-        DownCommand.self,
         LogsCommand.self,
         RestartCommand.self,
-        DoctorCommand.self,
-        DaemonCommand.self,
-        WaitCommand.self,
-        ComposeCommand.self,
+        DownCommand.self,
         ResetDBCommand.self,
         SeedCommand.self,
         MigrateCommand.self,
         DbCommand.self,
+        WaitCommand.self,
+        DoctorCommand.self,
+        ComposeCommand.self,
+        DaemonCommand.self,
         VersionCommand.self,
     ] }
     static func named(_ n: String) -> (any Command.Type)? { all.first { $0.name == n } }
