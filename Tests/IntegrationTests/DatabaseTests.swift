@@ -241,6 +241,39 @@ private let brokenThirdSeed = """
         #expect(try p.sagedev(["migrate"]).stdoutText.contains("Nothing to migrate"))
     }
 
+    @Test func migrateAndSeedCommandsRunInTheBackendContext() throws {
+        // The commands are scripts in the project, run in the backend directory with DATABASE_URL from the daemon.
+        let p = try TestProject(extraEnv: ["SAGEDEV_MIGRATE_COMMAND": "\"sh ../../db/migrate.sh\"",
+                                           "SAGEDEV_SEED_COMMAND": "\"sh ../../db/seed.sh\""])
+        let psqlPath = try Repo.tool("psql")
+        try write(p.root + "/db/migrate.sh", """
+            echo "migrating in $(pwd)"
+            exec "\(psqlPath)" "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -c "CREATE TABLE IF NOT EXISTS cmd_migrated (n int)"
+            """)
+        try write(p.root + "/db/seed.sh", """
+            exec "\(psqlPath)" "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -c "INSERT INTO cmd_migrated VALUES (7)"
+            """)
+        try up(p, watch: false)
+        #expect(try value(p, "SELECT string_agg(n::text, ',') FROM cmd_migrated") == "7")
+        #expect(try value(p, "SELECT count(*) FROM sagedev_seeds WHERE kind = 'command'") == "1")
+        #expect((FileDescriptor.readText(p.root + "/.sagedev/logs/backend.log") ?? "").contains("migrating in \(p.root)/apps/backend"))
+        // A reset from the template carries what the commands made.
+        _ = try value(p, "DELETE FROM cmd_migrated")
+        #expect(try p.sagedev(["reset-db", "--yes"]).status == .exited(0))
+        #expect(try value(p, "SELECT string_agg(n::text, ',') FROM cmd_migrated") == "7")
+
+        // A failing migrate command: `sagedev migrate` shows its output and restores the snapshot.
+        try write(p.root + "/db/migrate.sh", """
+            "\(psqlPath)" "$DATABASE_URL" -X -q -c "CREATE TABLE half_done (n int)"
+            echo "boom: the migration tool failed" >&2
+            exit 3
+            """)
+        let r = try p.sagedev(["migrate"])
+        #expect(r.status == .exited(1))
+        #expect(r.stderrText.contains("boom: the migration tool failed") && r.stderrText.contains("exit"), "\(r.stderrText)")
+        #expect(try value(p, "SELECT count(*) FROM pg_class WHERE relname = 'half_done'") == "0")
+    }
+
     @Test func namedSnapshotRoundTrip() throws {
         let p = try TestProject()
         try up(p)

@@ -13,9 +13,12 @@ struct ResetDBCommand: Command {
         OptionSpec("--timeout", value: "SECONDS", help: "Give up waiting after this long (default 1800)."),
     ]
     static let discussion = """
-        Steps: stop the backend; DROP DATABASE … WITH (FORCE); CREATE DATABASE … TEMPLATE <db>__sagedev_template \
-        STRATEGY FILE_COPY (or, when the template is stale, replay migrations and seeds and refresh the template); \
-        FLUSHALL on Valkey; start the backend and wait until it is healthy. Concurrent resets run one after the other.
+        Steps: stop the backend; DROP DATABASE … WITH (FORCE); recreate it from <db>__sagedev_template: rename into \
+        place the copy the daemon made of it ahead of time (in the background after the previous reset), else \
+        CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY with file_copy_method = clone; when the template is stale, \
+        replay migrations and seeds and refresh the template; FLUSHALL on Valkey; start the backend and wait until \
+        it is healthy. Concurrent resets run one after the other. SAGEDEV_RESET_SPARE=off in the daemon's \
+        environment turns the ahead-of-time copy off (it costs one more copy of the database on disk).
         Exit 0 on success, 1 on failure, 3 when no daemon runs, 64 without --yes and no terminal.
         """
     let yes: Bool, keepCache: Bool, seed: Bool, replay: Bool, json: Bool
