@@ -45,7 +45,8 @@ import SageSystem
             for i in 0..<n {
                 switch i % 4 {
                 case 0: out += Array("{\"v\":1,\"id\":\(i),\"cmd\":\"\(UInt64.random(in: 0...UInt64.max, using: &rng))\"}\n".utf8)
-                case 1: out += (0..<Int.random(in: 1...64, using: &rng)).map { _ in UInt8.random(in: 11...255, using: &rng) } + [10]
+                // Random bytes, never a blank line (blank lines are keep-alives the daemon ignores without a reply).
+                case 1: out += [UInt8(ascii: "#")] + (0..<Int.random(in: 0...63, using: &rng)).map { _ in UInt8.random(in: 11...255, using: &rng) } + [10]
                 case 2: out += Array("{\"v\":1,\"id\":\"x\",\"cmd\":[\(i)],\"args\":{\"services\":\"all\"}}\n".utf8)
                 default: out += Array("{\"v\":1,\"id\":\(i),\"cmd\":\"status\",\"args\":{\"services\":[\"nope\"]}}\n".utf8)
                 }

@@ -171,10 +171,14 @@ public final class Daemon: @unchecked Sendable {
     /// Streams progress to the client until every service is healthy or one gave up.
     private func awaitHealthy(_ services: [ServiceName], id: Int?, _ conn: ControlConnection) {
         let finished = Locked(false)
+        let token = Locked<Int?>(nil)
+        // Runs after every engine notice (and once at the start): the engine notifies on every state change, so
+        // nothing needs polling.
         let check: @Sendable () -> Void = { [weak self] in
             guard let self else { return }
             let outcome = self.engine.upOutcome(services)
             guard outcome.done, finished.withValue({ let was = $0; $0 = true; return !was }) else { return }
+            if let t = token.current { self.engine.stopObserving(t) }
             var result = self.statusJSON()
             if let (svc, why) = outcome.failure {
                 result["failed"] = svc?.rawValue ?? "database"
@@ -185,7 +189,7 @@ public final class Daemon: @unchecked Sendable {
                 conn.send(["id": id ?? NSNull(), "ok": true, "result": result])
             }
         }
-        let token = engine.observe { notice in
+        let observer = engine.observe { notice in
             switch notice {
             case .changed(let s, let st, let reason, let ms):
                 conn.send(["id": id ?? NSNull(), "event": "progress", "service": s.rawValue, "state": st.rawValue,
@@ -196,16 +200,9 @@ public final class Daemon: @unchecked Sendable {
             // Observers run on the engine's queue; the check reads the engine, so it runs elsewhere.
             DispatchQueue.global().async(execute: check)
         }
-        conn.whenClosed { [weak self] in self?.engine.stopObserving(token) }
+        token.withValue { $0 = observer }
+        conn.whenClosed { [weak self] in self?.engine.stopObserving(observer) }
         check()
-        // Stop observing once finished (the observer stays cheap until then).
-        DispatchQueue.global().async {
-            while !finished.current && !conn.isClosed {
-                _ = DispatchSemaphore(value: 0).wait(timeout: .now() + 0.5)
-                check()
-            }
-            self.engine.stopObserving(token)
-        }
     }
 
     private func streamLogs(_ services: [ServiceName], tail: Int, follow: Bool, id: Int?, _ conn: ControlConnection) {
