@@ -1,3 +1,5 @@
+import SageCore
+
 /// The result of parsing argv against a command's `OptionSpec`s.
 public struct ParsedArguments: Sendable {
     public var flags: Set<String> = []
@@ -38,7 +40,7 @@ public enum ArgumentParser {
                 var name = a, inline: String? = nil
                 if let eq = a.firstIndex(of: "=") { name = String(a[..<eq]); inline = String(a[a.index(after: eq)...]) }
                 guard let s = spec(long: name) else {
-                    let hint = suggestion(for: name, among: options.map(\.long) + ["--help"]).map { "; did you mean \($0)?" } ?? ""
+                    let hint = Suggestion.closest(to: name, among: options.map(\.long) + ["--help"]).map { "; did you mean \($0)?" } ?? ""
                     throw CLIError.usage("unknown option \(name) for 'sagedev \(command)'\(hint) (see sagedev \(command) --help)")
                 }
                 if let vn = s.valueName {
@@ -73,30 +75,5 @@ public enum ArgumentParser {
             }
         }
         return out
-    }
-
-    /// The closest candidate by edit distance, when it is close enough to be a likely typo.
-    public static func suggestion(for word: String, among candidates: [String]) -> String? {
-        var best: (String, Int)?
-        for c in candidates {
-            let d = editDistance(word.lowercased(), c.lowercased())
-            if d <= max(2, c.count / 3), best == nil || d < best!.1 { best = (c, d) }
-        }
-        return best?.0
-    }
-
-    public static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        if a.isEmpty { return b.count }
-        if b.isEmpty { return a.count }
-        var prev = Array(0...b.count), cur = [Int](repeating: 0, count: b.count + 1)
-        for i in 1...a.count {
-            cur[0] = i
-            for j in 1...b.count {
-                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            swap(&prev, &cur)
-        }
-        return prev[b.count]
     }
 }

@@ -37,7 +37,7 @@ enum Project {
     static func parseServices(_ names: [String]) throws -> [ServiceName] {
         try names.map { n in
             guard let s = ServiceName(rawValue: n) else {
-                let hint = ArgumentParser.suggestion(for: n, among: ServiceName.allCases.map(\.rawValue)).map { "; did you mean \($0)?" } ?? ""
+                let hint = Suggestion.closest(to: n, among: ServiceName.allCases.map(\.rawValue)).map { "; did you mean \($0)?" } ?? ""
                 throw CLIError.usage("unknown service '\(n)'\(hint) (services: \(ServiceName.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             return s

@@ -52,7 +52,7 @@ public enum SageCLI {
         default: break
         }
         guard let type = Commands.named(first) else {
-            let hint = ArgumentParser.suggestion(for: first, among: Commands.all.map { $0.name })
+            let hint = Suggestion.closest(to: first, among: Commands.all.map { $0.name })
                 .map { " Did you mean '\($0)'?" } ?? ""
             out.error("sagedev: unknown command '\(first)'.\(hint) Run 'sagedev --help' for the list.")
             return ExitCode.usage

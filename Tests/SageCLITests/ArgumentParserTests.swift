@@ -1,5 +1,6 @@
 import Testing
 @testable import SageCLI
+import SageCore
 
 @Suite struct ArgumentParserTests {
     let options = [OptionSpec("--json", help: ""), OptionSpec("--tail", value: "N", help: ""), OptionSpec("--follow", short: "f", help: "")]
@@ -23,8 +24,8 @@ import Testing
     }
 
     @Test func editDistance() {
-        #expect(ArgumentParser.editDistance("stauts", "status") == 2)
-        #expect(ArgumentParser.suggestion(for: "stauts", among: ["status", "up", "down"]) == "status")
-        #expect(ArgumentParser.suggestion(for: "zzzzzz", among: ["status", "up"]) == nil)
+        #expect(Suggestion.distance("stauts", "status") == 2)
+        #expect(Suggestion.closest(to: "stauts", among: ["status", "up", "down"]) == "status")
+        #expect(Suggestion.closest(to: "zzzzzz", among: ["status", "up"]) == nil)
     }
 }

@@ -33,7 +33,7 @@ struct DbCommand: Command {
             throw CLIError.usage("a subcommand is required: \(DbCommand.subcommands.keys.sorted().joined(separator: ", "))")
         }
         guard let count = DbCommand.subcommands[sub] else {
-            let hint = ArgumentParser.suggestion(for: sub, among: Array(DbCommand.subcommands.keys)).map { "; did you mean '\($0)'?" } ?? ""
+            let hint = Suggestion.closest(to: sub, among: Array(DbCommand.subcommands.keys)).map { "; did you mean '\($0)'?" } ?? ""
             throw CLIError.usage("unknown subcommand '\(sub)'\(hint) (subcommands: \(DbCommand.subcommands.keys.sorted().joined(separator: ", ")))")
         }
         let rest = Array(p.positionals.dropFirst())
