@@ -45,7 +45,7 @@ import SageSystem
             let s = p.service($0, "postgres")
             return s["state"] as? String == "healthy" && s["restarts"] as? Int == 1
         }
-        #expect(afterPg != nil, "postgres did not come back")
+        #expect(afterPg != nil, "postgres did not come back: \(p.unmet)")
         #expect(try psql("SELECT count(*) FROM crash_probe").stdoutText == "1000\n")
         #expect(p.pidRecord("postgres")?.pid != pgPid)
 
@@ -90,6 +90,24 @@ import SageSystem
         #expect(third.status == .exited(0))
         #expect(["postgres", "valkey", "backend", "frontend"].compactMap { p.pidRecord($0)?.pid } == before)
 
+        // logs: prefixed lines from the ring buffers; restart: a new process, healthy again; doctor: all checks pass.
+        let logs = try p.sagedev(["logs", "postgres", "backend", "--tail", "5"])
+        #expect(logs.status == .exited(0))
+        let logLines = logs.stdoutText.split(separator: "\n")
+        #expect(!logLines.isEmpty && logLines.allSatisfy { $0.hasPrefix("postgres |") || $0.hasPrefix("backend |") }, "\(logs.stdoutText)")
+        let fePid = p.pidRecord("frontend")?.pid
+        let restart = try p.sagedev(["restart", "frontend"])
+        #expect(restart.status == .exited(0), "\(restart.stderrText)")
+        #expect(p.pidRecord("frontend")?.pid != fePid)
+        let doctor = try p.sagedev(["doctor"])
+        #expect(doctor.status == .exited(0), "\(doctor.stdoutText)")
+        #expect(doctor.stdoutText.contains("in use by this project's postgres"))
+        // --volumes without a terminal and without --yes refuses (64) and stops nothing.
+        let refused = try p.sagedev(["down", "--volumes"])
+        #expect(refused.status == .exited(64))
+        #expect(refused.stderrText.contains("--yes"))
+        #expect(allHealthy(p, try p.status()))
+
         // Shutdown: nothing of the stack remains and every port is free.
         let down = try p.sagedev(["down"])
         #expect(down.status == .exited(0), "\(down.stderrText)")
@@ -101,6 +119,9 @@ import SageSystem
         // Data kept: up again finds the table.
         #expect(try p.sagedev(["up", "postgres"]).status == .exited(0))
         #expect(try psql("SELECT count(*) FROM crash_probe").stdoutText == "1000\n")
+        // down --volumes --yes deletes the data.
+        #expect(try p.sagedev(["down", "--volumes", "--yes"]).status == .exited(0))
+        #expect(!FileDescriptor.exists(p.root + "/.sagedev/data/postgres/PG_VERSION"))
     }
 
     @Test func portConflictFailsFastNamingTheHolder() throws {

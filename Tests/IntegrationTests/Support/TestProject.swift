@@ -90,7 +90,16 @@ final class TestProject: @unchecked Sendable {
             last = s
             return condition(s)
         }
+        if !ok { lastUnmetStatus = last }
         return ok ? last : nil
+    }
+
+    /// The last status seen by a `waitForStatus` whose condition never held (for failure messages).
+    var lastUnmetStatus: [String: Any]?
+    var unmet: String {
+        guard let s = lastUnmetStatus else { return "no status" }
+        return (s["services"] as? [[String: Any]] ?? []).map { "\($0["name"] ?? "?"): \($0["state"] ?? "?") restarts=\($0["restarts"] ?? "?") \($0["reason"] ?? "")" }
+            .joined(separator: "; ") + "\n" + (FileDescriptor.readText(root + "/.sagedev/logs/daemon.log") ?? "").suffix(3000)
     }
 
     func pidRecord(_ service: String) -> (pid: Int32, start: UInt64)? {
