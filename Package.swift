@@ -18,13 +18,15 @@ let package = Package(
         .target(name: "SageCore", dependencies: ["SageWire", "SageSystem"]),
         .target(name: "SageCLI", dependencies: ["SageCore"]),
         .executableTarget(name: "sagedev", dependencies: ["SageCLI"]),
-        .executableTarget(name: "sagedev-bench", dependencies: ["SageCore"], path: "bench/Sources/sagedev-bench"),
+        // Seeded generators, mutators and drivers that fuzz the decoders: the bench runs them long, the tests short.
+        .target(name: "SageFuzz", dependencies: ["SageWire"], path: "bench/Sources/SageFuzz"),
+        .executableTarget(name: "sagedev-bench", dependencies: ["SageCore", "SageFuzz"], path: "bench/Sources/sagedev-bench"),
 
-        .testTarget(name: "SageWireTests", dependencies: ["SageWire"]),
+        .testTarget(name: "SageWireTests", dependencies: ["SageWire", "SageFuzz"]),
         .testTarget(name: "SageSystemTests", dependencies: ["SageSystem"]),
         .testTarget(name: "SageCoreTests", dependencies: ["SageCore"]),
         .testTarget(name: "SageCLITests", dependencies: ["SageCLI"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["SageCLI", "SageCore"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["SageCLI", "SageCore", "SageFuzz"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 @testable import SageCore
+import SageFuzz
 import SageSystem
 import SageWire
 
@@ -115,7 +116,7 @@ struct ComposeConfigTests {
 
     /// Deterministic random files built from the characters that matter to the grammar.
     static let generated: [EnvCase] = {
-        var rng = SplitMix(seed: 0x5A6E_D0C5)
+        var rng = SeededRandom(seed: 0x5A6E_D0C5)
         let keys = ["A", "B", "C", "DB_URL", "x.y", "K-1", "k2"]
         let fragments = ["a", "b", " ", "  ", "\t", "#", " #", "$", "$$", "$A", "${A}", "${B:-d}", "${U-x}", "${A:+y}",
                          "${C?}", "}", "{", "\\", "\\n", "\\\"", "\\'", "\\$", "\\0101", "'", "\"", "=", ":", "é", "x y"]
@@ -354,18 +355,5 @@ struct ComposeConfigTests {
         for k in ConfigKey.all.map(\.name) { env.removeValue(forKey: k) }
         return try Subprocess.run([SagedevBinary.path] + args, environment: env, workingDirectory: dir,
                                   deadline: .after(seconds: 60))
-    }
-}
-
-/// A small deterministic generator (SplitMix64) for the random .env corpus.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,51 +1,8 @@
+import SageFuzz
 @testable import SageWire
 
-/// Builds backend frames by hand, byte by byte, the way a PostgreSQL server lays them out.
-enum PGFrames {
-    static func int32(_ v: Int32) -> [UInt8] { var o = [UInt8](); Bytes.appendInt32(v, to: &o); return o }
-    static func int16(_ v: Int16) -> [UInt8] { var o = [UInt8](); Bytes.appendInt16(v, to: &o); return o }
-    static func cstr(_ s: String) -> [UInt8] { Array(s.utf8) + [0] }
-    static func frame(_ type: Character, _ body: [UInt8]) -> [UInt8] {
-        [type.asciiValue!] + int32(Int32(body.count + 4)) + body
-    }
-
-    static func authOk() -> [UInt8] { frame("R", int32(0)) }
-    static func authCleartext() -> [UInt8] { frame("R", int32(3)) }
-    static func authMD5(_ salt: [UInt8]) -> [UInt8] { frame("R", int32(5) + salt) }
-    static func authSASL(_ mechanisms: [String]) -> [UInt8] { frame("R", int32(10) + mechanisms.flatMap(cstr) + [0]) }
-    static func authSASLContinue(_ data: String) -> [UInt8] { frame("R", int32(11) + Array(data.utf8)) }
-    static func authSASLFinal(_ data: String) -> [UInt8] { frame("R", int32(12) + Array(data.utf8)) }
-    static func parameterStatus(_ name: String, _ value: String) -> [UInt8] { frame("S", cstr(name) + cstr(value)) }
-    static func backendKey(_ pid: Int32, _ key: Int32) -> [UInt8] { frame("K", int32(pid) + int32(key)) }
-    static func readyForQuery(_ status: Character = "I") -> [UInt8] { frame("Z", [status.asciiValue!]) }
-    static func diagnosticBody(_ fields: [(Character, String)]) -> [UInt8] {
-        fields.flatMap { [$0.0.asciiValue!] + cstr($0.1) } + [0]
-    }
-    static func error(_ fields: [(Character, String)]) -> [UInt8] { frame("E", diagnosticBody(fields)) }
-    static func notice(_ fields: [(Character, String)]) -> [UInt8] { frame("N", diagnosticBody(fields)) }
-    static func rowDescription(_ names: [String]) -> [UInt8] {
-        var body = int16(Int16(names.count))
-        for name in names {
-            body += cstr(name)
-            body += int32(16384)
-            body += int16(1)
-            body += int32(23)
-            body += int16(4)
-            body += int32(-1)
-            body += int16(0)
-        }
-        return frame("T", body)
-    }
-    static func dataRow(_ values: [String?]) -> [UInt8] {
-        var body = int16(Int16(values.count))
-        for value in values {
-            if let value { body += int32(Int32(value.utf8.count)) + Array(value.utf8) } else { body += int32(-1) }
-        }
-        return frame("D", body)
-    }
-    static func commandComplete(_ tag: String) -> [UInt8] { frame("C", cstr(tag)) }
-    static func emptyQuery() -> [UInt8] { frame("I", []) }
-
+/// The frame builders live with the fuzzers (SageFuzz); these are the expected decodings the tests check them against.
+extension PostgresFrames {
     static let syntaxErrorFields: [(Character, String)] = [
         ("S", "ERROR"), ("V", "ERROR"), ("C", "42601"), ("M", "syntax error at or near \"SELEC\""), ("P", "1"),
         ("F", "scan.l"), ("L", "1244"), ("R", "scanner_yyerror"),
@@ -85,19 +42,6 @@ enum PGFrames {
             (frame("d", Array("1\tone\n".utf8)), .copyData(Array("1\tone\n".utf8))),
             (frame("c", []), .copyDone),
         ]
-    }
-}
-
-/// A deterministic generator (PGFuzzRandom), so a failing fuzz case can be replayed from its seed.
-struct PGFuzzRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
