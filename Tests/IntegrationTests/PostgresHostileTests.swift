@@ -3,6 +3,7 @@ import Foundation
 import SageSystem
 import SageWire
 import SageCore
+import SageFuzz
 
 /// A server on a free loopback port that accepts one connection and misbehaves on purpose. After its
 /// behaviour it holds the connection until the client hangs up, so a stall really stalls.
@@ -72,107 +73,117 @@ final class FakeConnection: @unchecked Sendable {
     func send(_ text: String) throws { try send(Array(text.utf8)) }
 }
 
-private func frame(_ type: Character, _ body: [UInt8]) -> [UInt8] {
-    var out: [UInt8] = [type.asciiValue!]
-    Bytes.appendUInt32(UInt32(body.count + 4), to: &out)
-    return out + body
+extension FakeConnection {
+    /// Reads the SASLInitialResponse and returns the client's nonce from its client-first message.
+    func readSCRAMClientNonce() throws -> Substring {
+        let (_, initial) = try readMessage()
+        let clientFirst = String(decoding: initial.drop(while: { $0 != 0 }).dropFirst(5), as: UTF8.self)
+        return clientFirst.split(separator: ",").first { $0.hasPrefix("r=") }!.dropFirst(2)
+    }
 }
-private func int32(_ v: Int32) -> [UInt8] { var o = [UInt8](); Bytes.appendInt32(v, to: &o); return o }
 
-@Suite struct PostgresHostileTests {
-    /// Runs the probe against a fake and checks how fast and how it ended.
-    static func probe(_ fake: HostilePostgresFake, deadlineMilliseconds: Int = 2000) -> (ProbeOutcome, Double) {
-        let start = monotonicNanoseconds()
-        let outcome = fake.probe.check(deadline: .after(milliseconds: deadlineMilliseconds))
-        let elapsed = millisecondsSince(start)
-        #expect(fake.finish(), "the fake's connection ended")
-        return (outcome, elapsed)
+/// What a hostile server does after it has read the startup message, and what the probe must make of it.
+struct HostileCase: Sendable, CustomTestStringConvertible {
+    enum Expected: Sendable {
+        /// Not worth retrying; the reason contains every one of these.
+        case fatal([String])
+        /// Worth retrying (neither ready nor fatal); the reason contains every one of these.
+        case retry([String])
+        /// Exactly this outcome, given the fake's port.
+        case exactly(@Sendable (_ port: Int) -> ProbeOutcome)
     }
 
-    @Test func garbageBytes() throws {
-        let fake = try HostilePostgresFake { c in
-            try c.readStartup()
+    let name: String
+    let expected: Expected
+    var deadlineMilliseconds = 2000
+    /// How long the probe may take to end (nil: not checked).
+    var elapsed: Range<Double>? = 0..<1000
+    let behaviour: @Sendable (FakeConnection) throws -> Void
+
+    var testDescription: String { name }
+
+    typealias F = PostgresFrames
+    static let all: [HostileCase] = [
+        HostileCase(name: "garbage bytes", expected: .fatal(["not a PostgreSQL server"])) { c in
             try c.send([0x00, 0x01, 0x02] + Array("garbage\u{7f}".utf8))
-        }
-        let (outcome, elapsed) = Self.probe(fake)
-        #expect(outcome.isFatal, "\(outcome)")
-        #expect(outcome.reason.contains("not a PostgreSQL server"), "\(outcome)")
-        #expect(elapsed < 1000)
-    }
-
-    @Test func twoGibibyteLengthPrefix() throws {
-        let fake = try HostilePostgresFake { c in
-            try c.readStartup()
+        },
+        HostileCase(name: "a 2 GiB length prefix", expected: .fatal(["2147483648 bytes, over the 64 MiB limit"])) { c in
             try c.send([UInt8(ascii: "R"), 0x80, 0, 0, 0])
             try c.send([UInt8](repeating: 0x41, count: 65536))  // and some of the promised body
-        }
-        let (outcome, elapsed) = Self.probe(fake)
-        #expect(outcome.isFatal, "\(outcome)")
-        #expect(outcome.reason.contains("2147483648 bytes, over the 64 MiB limit"), "\(outcome)")
-        #expect(elapsed < 1000)
-    }
-
-    @Test func halfAFrameThenStall() throws {
-        let fake = try HostilePostgresFake { c in
-            try c.readStartup()
-            try c.send(Array(frame("R", int32(5) + [1, 2, 3, 4]).prefix(7)))
-        }
-        let (outcome, elapsed) = Self.probe(fake, deadlineMilliseconds: 300)
-        #expect(!outcome.isReady && !outcome.isFatal, "a stall is worth retrying: \(outcome)")
-        #expect(outcome.reason.contains("before the deadline") && outcome.reason.contains("7 of the 13 bytes"), "\(outcome)")
-        #expect(elapsed >= 290 && elapsed < 800, "ended after \(elapsed) ms")
-    }
-
-    @Test func silentServer() throws {
-        let fake = try HostilePostgresFake { c in try c.readStartup() }
-        let (outcome, elapsed) = Self.probe(fake, deadlineMilliseconds: 250)
-        #expect(outcome == .notReady("no answer from 127.0.0.1:\(fake.port) before the deadline"))
-        #expect(elapsed < 800)
-    }
-
-    @Test func closeMidFrame() throws {
-        let fake = try HostilePostgresFake { c in
-            try c.readStartup()
-            try c.send(Array(frame("R", int32(5) + [1, 2, 3, 4]).prefix(7)))
+        },
+        // A stall is worth retrying.
+        HostileCase(name: "half a frame, then a stall", expected: .retry(["before the deadline", "7 of the 13 bytes"]),
+                    deadlineMilliseconds: 300, elapsed: 290..<800) { c in
+            try c.send(Array(F.authMD5([1, 2, 3, 4]).prefix(7)))
+        },
+        HostileCase(name: "a silent server", expected: .exactly { .notReady("no answer from 127.0.0.1:\($0) before the deadline") },
+                    deadlineMilliseconds: 250, elapsed: 0..<800) { _ in },
+        HostileCase(name: "closed mid-frame", expected: .retry(["closed the connection in the middle of a message (7 of the 13 bytes"])) { c in
+            try c.send(Array(F.authMD5([1, 2, 3, 4]).prefix(7)))
             c.socket.close()
-        }
-        let (outcome, elapsed) = Self.probe(fake)
-        #expect(!outcome.isReady && !outcome.isFatal, "\(outcome)")
-        #expect(outcome.reason.contains("closed the connection in the middle of a message (7 of the 13 bytes"), "\(outcome)")
-        #expect(elapsed < 1000)
-    }
-
-    @Test func closeWithoutAWord() throws {
-        let fake = try HostilePostgresFake { c in
-            try c.readStartup()
+        },
+        HostileCase(name: "closed without a word", expected: .retry(["closed the connection during startup"]), elapsed: nil) { c in
             c.socket.close()
-        }
-        let (outcome, _) = Self.probe(fake)
-        #expect(!outcome.isReady && !outcome.isFatal, "\(outcome)")
-        #expect(outcome.reason.contains("closed the connection during startup"), "\(outcome)")
-    }
-
-    @Test func tlsOnlyServer() throws {
-        let fake = try HostilePostgresFake { c in
-            try c.readStartup()
+        },
+        HostileCase(name: "a TLS-only server", expected: .fatal(["TLS"])) { c in
             try c.send([UInt8(ascii: "S"), 0x16, 0x03, 0x03, 0x00, 0x7a, 0x02, 0x00, 0x00, 0x76, 0x03, 0x03] + [UInt8](repeating: 0xa5, count: 40))
-        }
-        let (outcome, elapsed) = Self.probe(fake)
-        #expect(outcome.isFatal, "\(outcome)")
-        #expect(outcome.reason.contains("TLS"), "\(outcome)")
-        #expect(elapsed < 1000)
-    }
-
-    @Test func httpServerOnThePostgresPort() throws {
-        let fake = try HostilePostgresFake { c in
-            try c.readStartup()
+        },
+        HostileCase(name: "an HTTP server on the PostgreSQL port",
+                    expected: .fatal(["this is an HTTP server, not PostgreSQL (it answered \"HTTP/1.1 400 Bad Request\")"])) { c in
             try c.send("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nBad Request")
             c.socket.close()
+        },
+        // SCRAM run properly up to the end, then a signature that does not prove the password.
+        HostileCase(name: "SCRAM with a wrong server signature", expected: .fatal(["signature is wrong"])) { c in
+            try c.send(F.authSASL(["SCRAM-SHA-256"]))
+            let nonce = try c.readSCRAMClientNonce()
+            try c.send(F.authSASLContinue("r=\(nonce)SERVER,s=\(Base64.encode(Array("salt".utf8))),i=4096"))
+            _ = try c.readMessage()
+            try c.send(F.authSASLFinal("v=\(Base64.encode([UInt8](repeating: 9, count: 32)))"))
+            try c.send(F.authOk())
+        },
+        HostileCase(name: "SCRAM that skips its signature", expected: .fatal(["without proving it knows the password"]), elapsed: nil) { c in
+            try c.send(F.authSASL(["SCRAM-SHA-256"]))
+            _ = try c.readMessage()
+            try c.send(F.authOk())  // "OK" without any proof
+        },
+        HostileCase(name: "SCRAM with a huge iteration count", expected: .fatal(["2000000000 iterations"])) { c in
+            try c.send(F.authSASL(["SCRAM-SHA-256"]))
+            let nonce = try c.readSCRAMClientNonce()
+            try c.send(F.authSASLContinue("r=\(nonce)X,s=c2FsdA==,i=2000000000"))
+        },
+        HostileCase(name: "starting up is not ready yet",
+                    expected: .exactly { .notReady("127.0.0.1:\($0): the database system is starting up (SQLSTATE 57P03)") }, elapsed: nil) { c in
+            try c.send(F.error([("S", "FATAL"), ("V", "FATAL"), ("C", "57P03"), ("M", "the database system is starting up")]))
+            c.socket.close()
+        },
+    ]
+}
+
+@Suite struct PostgresHostileTests {
+    /// Runs the probe against a fake that reads the startup message and then misbehaves, and checks how it ended
+    /// and how fast.
+    @Test(arguments: HostileCase.all)
+    func hostileServer(_ hostile: HostileCase) throws {
+        let fake = try HostilePostgresFake { c in
+            try c.readStartup()
+            try hostile.behaviour(c)
         }
-        let (outcome, elapsed) = Self.probe(fake)
-        #expect(outcome.isFatal, "\(outcome)")
-        #expect(outcome.reason.contains("this is an HTTP server, not PostgreSQL (it answered \"HTTP/1.1 400 Bad Request\")"), "\(outcome)")
-        #expect(elapsed < 1000)
+        let start = monotonicNanoseconds()
+        let outcome = fake.probe.check(deadline: .after(milliseconds: hostile.deadlineMilliseconds))
+        let elapsed = millisecondsSince(start)
+        #expect(fake.finish(), "the fake's connection ended")
+        switch hostile.expected {
+        case .fatal(let reasons):
+            #expect(outcome.isFatal, "\(outcome)")
+            for r in reasons { #expect(outcome.reason.contains(r), "\(outcome)") }
+        case .retry(let reasons):
+            #expect(!outcome.isReady && !outcome.isFatal, "\(outcome)")
+            for r in reasons { #expect(outcome.reason.contains(r), "\(outcome)") }
+        case .exactly(let expected):
+            #expect(outcome == expected(fake.port))
+        }
+        if let range = hostile.elapsed { #expect(range.contains(elapsed), "ended after \(elapsed) ms") }
     }
 
     /// Valkey reads the startup message as the start of an inline command and waits for its newline,
@@ -186,66 +197,6 @@ private func int32(_ v: Int32) -> [UInt8] { var o = [UInt8](); Bytes.appendInt32
         let elapsed = millisecondsSince(start)
         #expect(outcome == .notReady("no answer from 127.0.0.1:\(valkey.port) before the deadline"))
         #expect(elapsed >= 490 && elapsed < 1500, "ended after \(elapsed) ms")
-    }
-
-    /// A server that runs SCRAM properly up to the end, then sends a signature that does not prove the password.
-    @Test func scramServerWithAWrongSignature() throws {
-        let fake = try HostilePostgresFake { c in
-            try c.readStartup()
-            try c.send(frame("R", int32(10) + Array("SCRAM-SHA-256".utf8) + [0, 0]))
-            let (_, initial) = try c.readMessage()
-            let clientFirst = String(decoding: initial.drop(while: { $0 != 0 }).dropFirst(5), as: UTF8.self)
-            let nonce = clientFirst.split(separator: ",").first { $0.hasPrefix("r=") }!.dropFirst(2)
-            try c.send(frame("R", int32(11) + Array("r=\(nonce)SERVER,s=\(Base64.encode(Array("salt".utf8))),i=4096".utf8)))
-            _ = try c.readMessage()
-            try c.send(frame("R", int32(12) + Array("v=\(Base64.encode([UInt8](repeating: 9, count: 32)))".utf8)))
-            try c.send(frame("R", int32(0)))
-        }
-        let (outcome, elapsed) = Self.probe(fake)
-        #expect(outcome.isFatal, "\(outcome)")
-        #expect(outcome.reason.contains("signature is wrong"), "\(outcome)")
-        #expect(elapsed < 1000)
-    }
-
-    @Test func scramServerThatSkipsItsSignature() throws {
-        let fake = try HostilePostgresFake { c in
-            try c.readStartup()
-            try c.send(frame("R", int32(10) + Array("SCRAM-SHA-256".utf8) + [0, 0]))
-            _ = try c.readMessage()
-            try c.send(frame("R", int32(0)))  // "OK" without any proof
-        }
-        let (outcome, _) = Self.probe(fake)
-        #expect(outcome.isFatal, "\(outcome)")
-        #expect(outcome.reason.contains("without proving it knows the password"), "\(outcome)")
-    }
-
-    @Test func scramServerWithAHugeIterationCount() throws {
-        let fake = try HostilePostgresFake { c in
-            try c.readStartup()
-            try c.send(frame("R", int32(10) + Array("SCRAM-SHA-256".utf8) + [0, 0]))
-            let (_, initial) = try c.readMessage()
-            let clientFirst = String(decoding: initial.drop(while: { $0 != 0 }).dropFirst(5), as: UTF8.self)
-            let nonce = clientFirst.split(separator: ",").first { $0.hasPrefix("r=") }!.dropFirst(2)
-            try c.send(frame("R", int32(11) + Array("r=\(nonce)X,s=c2FsdA==,i=2000000000".utf8)))
-        }
-        let (outcome, elapsed) = Self.probe(fake)
-        #expect(outcome.isFatal, "\(outcome)")
-        #expect(outcome.reason.contains("2000000000 iterations"), "\(outcome)")
-        #expect(elapsed < 1000)
-    }
-
-    @Test func startingUpIsNotReadyYet() throws {
-        let fake = try HostilePostgresFake { c in
-            try c.readStartup()
-            var body = [UInt8]()
-            for (k, v) in [("S", "FATAL"), ("V", "FATAL"), ("C", "57P03"), ("M", "the database system is starting up")] {
-                body += Array(k.utf8) + Array(v.utf8) + [0]
-            }
-            try c.send(frame("E", body + [0]))
-            c.socket.close()
-        }
-        let (outcome, _) = Self.probe(fake)
-        #expect(outcome == .notReady("127.0.0.1:\(fake.port): the database system is starting up (SQLSTATE 57P03)"))
     }
 
     @Test func nothingListening() {
