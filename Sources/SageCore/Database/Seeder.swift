@@ -38,15 +38,7 @@ public struct Seeder: Sendable {
     public var isEmpty: Bool { files.isEmpty && command.isEmpty }
 
     static func ensureHistory(_ conn: PostgresConnection) throws {
-        _ = try conn.run("""
-            CREATE TABLE IF NOT EXISTS \(historyTable) (
-                name        text PRIMARY KEY,
-                kind        text NOT NULL,
-                checksum    text NOT NULL DEFAULT '',
-                applied_at  timestamptz NOT NULL DEFAULT now(),
-                duration_ms integer NOT NULL DEFAULT 0
-            )
-            """, .seedFailed, "creating the \(historyTable) table")
+        try SQLFileRunner.ensureHistory(conn, table: historyTable, columns: ["kind text NOT NULL", "checksum text NOT NULL DEFAULT ''"], kind: .seed)
     }
 
     /// Whether a seed run finished on this database (or was skipped on purpose with `reset-db --no-seed`).
@@ -61,19 +53,19 @@ public struct Seeder: Sendable {
     /// the failed file), then the command. Returns nil when it was seeded already or there is nothing to seed.
     public func seedIfUnseeded(_ conn: PostgresConnection, deadline: Deadline = .after(seconds: 3600)) throws -> Report? {
         guard !isEmpty else { return nil }
-        try lock(conn, deadline)
-        defer { unlock(conn) }
-        if try isSeeded(conn) { return nil }
-        let done = try recorded(conn)
-        return try run(files.filter { done[$0.name] == nil }, command: done[Seeder.commandRow] == nil, conn, deadline)
+        return try SQLFileRunner.withLock(conn, kind: .seed, deadline: deadline) {
+            if try isSeeded(conn) { return nil }
+            let done = try SQLFileRunner.history(conn, table: Seeder.historyTable, kind: .seed)
+            return try run(files.filter { done[$0.name] == nil }, command: done[Seeder.commandRow] == nil, conn, deadline)
+        }
     }
 
     /// Applies every seed file and the command again (`sagedev seed`).
     public func seedAll(_ conn: PostgresConnection, deadline: Deadline = .after(seconds: 3600)) throws -> Report {
-        try lock(conn, deadline)
-        defer { unlock(conn) }
-        try Seeder.ensureHistory(conn)
-        return try run(files, command: true, conn, deadline)
+        try SQLFileRunner.withLock(conn, kind: .seed, deadline: deadline) {
+            try Seeder.ensureHistory(conn)
+            return try run(files, command: true, conn, deadline)
+        }
     }
 
     /// Records that this database is deliberately left unseeded, so the next `up` does not seed it.
@@ -81,13 +73,6 @@ public struct Seeder: Sendable {
         try Seeder.ensureHistory(conn)
         _ = try conn.run("INSERT INTO \(Seeder.historyTable) (name, kind) VALUES (\(SQL.literal(Seeder.skippedRow)), 'skipped') ON CONFLICT (name) DO NOTHING",
                          .seedFailed, "recording the skipped seed run")
-    }
-
-    private func recorded(_ conn: PostgresConnection) throws -> [String: String] {
-        let r = try conn.run("SELECT name, checksum FROM \(Seeder.historyTable)", .seedFailed, "reading \(Seeder.historyTable)")
-        var out: [String: String] = [:]
-        for row in r.last?.rows ?? [] { if let n = row[0] { out[n] = row[1] ?? "" } }
-        return out
     }
 
     private func run(_ todo: [SQLFile], command runCommandToo: Bool, _ conn: PostgresConnection, _ deadline: Deadline) throws -> Report {
@@ -115,12 +100,5 @@ public struct Seeder: Sendable {
         INSERT INTO \(historyTable) (name, kind, checksum, duration_ms) VALUES (\(SQL.literal(name)), \(SQL.literal(kind)), \(SQL.literal(checksum)), \(ms))
         ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, checksum = EXCLUDED.checksum, applied_at = now(), duration_ms = EXCLUDED.duration_ms
         """
-    }
-
-    private func lock(_ conn: PostgresConnection, _ deadline: Deadline) throws {
-        _ = try conn.run("SELECT pg_advisory_lock(\(migrationLockKey))", .connection, "taking the seed lock", deadline: deadline)
-    }
-    private func unlock(_ conn: PostgresConnection) {
-        _ = try? conn.simpleQuery("SELECT pg_advisory_unlock(\(migrationLockKey))", deadline: .after(seconds: 10))
     }
 }
