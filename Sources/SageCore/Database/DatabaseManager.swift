@@ -127,6 +127,49 @@ public final class DatabaseManager: @unchecked Sendable {
         return true
     }
 
+    /// Runs `body` under the operation lock with an admin connection (closed before the lock is released). `body`
+    /// may release the lock early, to let the next operation in while the backend starts.
+    private func locked<T>(_ c: Config, _ r: StepRecorder, _ body: (OperationLock, ClusterAdmin) throws -> T) throws -> T {
+        let lock = try self.lock(r)
+        defer { lock.release() }
+        let admin = try ClusterAdmin.connect(endpoint(c))
+        defer { admin.close() }
+        return try body(lock, admin)
+    }
+
+    /// The "stop backend" step: stops the backend if it was running, so the operation has the database alone.
+    /// Returns whether it stopped it.
+    @discardableResult
+    private func stopBackend(_ r: StepRecorder, wasRunning: Bool) throws -> Bool {
+        var stopped = false
+        try r.step("stop backend") {
+            guard let backend, wasRunning else { return "not running" }
+            try backend.stopBackend()
+            stopped = true
+            return "stopped"
+        }
+        return stopped
+    }
+
+    /// The "start backend" step: starts the backend again if it was running before the operation, and waits until
+    /// it is healthy.
+    private func startBackend(_ r: StepRecorder, wasRunning: Bool) throws {
+        try r.step("start backend") {
+            guard let backend, wasRunning else { return "not started (it was not running)" }
+            try backend.startBackend(deadline: .after(seconds: backendStartSeconds))
+            return "healthy"
+        }
+    }
+
+    /// Copies `db` into the snapshot database `target`, labels it and closes it to connections. Returns the
+    /// file_copy_method used.
+    private func takeSnapshot(_ admin: ClusterAdmin, of db: String, into target: String, name: String, kind: String) throws -> String {
+        let method = try admin.clone(db, to: target, exclusive: true)
+        try admin.setLabel(target, DatabaseLabel(kind: "snapshot", fields: ["kind": kind, "name": name, "created": String(wallClockSeconds())]))
+        try admin.allowConnections(target, false)
+        return method
+    }
+
     private func flushCache(_ c: Config) throws -> String {
         let host = Stack.dialHost(c)
         do {
@@ -195,8 +238,8 @@ public final class DatabaseManager: @unchecked Sendable {
         let db = c.postgres.database
         let r = StepRecorder("reset-db", sink: sink, logs: logs)
         let template = TemplateManager(database: db)
-        var lock: OperationLock? = try self.lock(r)
-        defer { lock?.release() }
+        let lock = try self.lock(r)
+        defer { lock.release() }
         var source = "template", method = ""
         var dropped = false
         let wasRunning = backend?.isBackendRunning ?? false
@@ -215,12 +258,7 @@ public final class DatabaseManager: @unchecked Sendable {
             }
             let fromTemplate = status == .current && options.seed && !options.replay
             source = fromTemplate ? "template" : "replay"
-            try r.step("stop backend") {
-                guard let backend, wasRunning else { return "not running" }
-                try backend.stopBackend()
-                backendStopped = true
-                return "stopped"
-            }
+            backendStopped = try stopBackend(r, wasRunning: wasRunning)
             try r.step("drop database") {
                 try admin.drop(db)
                 dropped = true
@@ -281,16 +319,11 @@ public final class DatabaseManager: @unchecked Sendable {
                                 line: (error as? DatabaseError)?.line, sqlState: (error as? DatabaseError)?.sqlState)
         }
         // The database is done: let the next operation in while the backend starts.
-        lock?.release()
-        lock = nil
+        lock.release()
         var backendMs = 0.0
         do {
             let t = monotonicNanoseconds()
-            try r.step("start backend") {
-                guard let backend, wasRunning else { return "not started (it was not running)" }
-                try backend.startBackend(deadline: .after(seconds: backendStartSeconds))
-                return "healthy"
-            }
+            try startBackend(r, wasRunning: wasRunning)
             backendMs = wasRunning ? millisecondsSince(t) : 0
         } catch {
             let m = "reset-db: the database \(db) was reset (from \(source)), but the backend did not start again: \(error)\n  to recover: fix the backend, then run 'sagedev restart backend'"
@@ -328,8 +361,8 @@ public final class DatabaseManager: @unchecked Sendable {
         let c = currentConfig()
         let db = c.postgres.database
         let r = StepRecorder("migrate", sink: sink, logs: logs)
-        var lock: OperationLock? = try self.lock(r)
-        defer { lock?.release() }
+        let lock = try self.lock(r)
+        defer { lock.release() }
         let m = try migrator(c)
         var pending: [SQLFile] = []
         try r.step("check connectivity") {
@@ -350,16 +383,10 @@ public final class DatabaseManager: @unchecked Sendable {
         let snapshotDB = try DatabaseNames.snapshot(snapshotName, for: db)
         var report: Migrator.Report?
         var failure: Error?
-        try r.step("stop backend") {
-            guard let backend, wasRunning else { return "not running" }
-            try backend.stopBackend()
-            return "stopped"
-        }
+        try stopBackend(r, wasRunning: wasRunning)
         do {
             try r.step("snapshot") {
-                let method = try admin.clone(db, to: snapshotDB, exclusive: true)
-                try admin.setLabel(snapshotDB, DatabaseLabel(kind: "snapshot", fields: ["kind": "auto", "name": snapshotName, "created": String(wallClockSeconds())]))
-                try admin.allowConnections(snapshotDB, false)
+                let method = try takeSnapshot(admin, of: db, into: snapshotDB, name: snapshotName, kind: "auto")
                 return "\(snapshotName) (file_copy_method=\(method))"
             }
             let conn = try endpoint(c).connect()
@@ -389,10 +416,9 @@ public final class DatabaseManager: @unchecked Sendable {
             } else {
                 m += "\n  no snapshot was taken and nothing was migrated."
             }
-            lock?.release(); lock = nil
-            if wasRunning, let backend {
-                do { try r.step("start backend") { try backend.startBackend(deadline: .after(seconds: backendStartSeconds)); return "healthy" } }
-                catch { m += "\n  the backend did not start again: \(error)" }
+            lock.release()
+            if wasRunning, backend != nil {
+                do { try startBackend(r, wasRunning: wasRunning) } catch { m += "\n  the backend did not start again: \(error)" }
             }
             r.note(m)
             let d = failure as? DatabaseError
@@ -402,12 +428,8 @@ public final class DatabaseManager: @unchecked Sendable {
             let removed = try pruneAutomaticSnapshots(admin, db)
             return removed.isEmpty ? "kept the last \(DatabaseManager.automaticSnapshotsKept) automatic snapshots" : "removed \(removed.joined(separator: ", "))"
         }
-        lock?.release(); lock = nil
-        try r.step("start backend") {
-            guard let backend, wasRunning else { return "not started (it was not running)" }
-            try backend.startBackend(deadline: .after(seconds: backendStartSeconds))
-            return "healthy"
-        }
+        lock.release()
+        try startBackend(r, wasRunning: wasRunning)
         return r.report(["database": db, "snapshot": snapshotName, "applied": report?.applied ?? []])
     }
 
@@ -464,36 +486,24 @@ public final class DatabaseManager: @unchecked Sendable {
         let db = c.postgres.database
         let target = try DatabaseNames.snapshot(name, for: db)
         let r = StepRecorder("db snapshot", sink: sink, logs: logs)
-        var lock: OperationLock? = try self.lock(r)
-        defer { lock?.release() }
-        let admin = try ClusterAdmin.connect(endpoint(c))
-        defer { admin.close() }
-        if try admin.exists(target) {
-            throw DatabaseError(.snapshot, "snapshot \"\(name)\" already exists; pick another name or remove it with 'sagedev db drop-snapshot \(name)'")
-        }
-        let wasRunning = backend?.isBackendRunning ?? false
-        try r.step("stop backend") {
-            guard let backend, wasRunning else { return "not running" }
-            try backend.stopBackend()
-            return "stopped"
-        }
-        var failure: Error?
-        do {
-            try r.step("snapshot") {
-                let method = try admin.clone(db, to: target, exclusive: true)
-                try admin.setLabel(target, DatabaseLabel(kind: "snapshot", fields: ["kind": "manual", "name": name, "created": String(wallClockSeconds())]))
-                try admin.allowConnections(target, false)
-                return "\(db) → \(name) (file_copy_method=\(method))"
+        return try locked(c, r) { lock, admin in
+            if try admin.exists(target) {
+                throw DatabaseError(.snapshot, "snapshot \"\(name)\" already exists; pick another name or remove it with 'sagedev db drop-snapshot \(name)'")
             }
-        } catch { failure = error; try? admin.drop(target) }
-        lock?.release(); lock = nil
-        try r.step("start backend") {
-            guard let backend, wasRunning else { return "not started (it was not running)" }
-            try backend.startBackend(deadline: .after(seconds: backendStartSeconds))
-            return "healthy"
+            let wasRunning = backend?.isBackendRunning ?? false
+            try stopBackend(r, wasRunning: wasRunning)
+            var failure: Error?
+            do {
+                try r.step("snapshot") {
+                    let method = try takeSnapshot(admin, of: db, into: target, name: name, kind: "manual")
+                    return "\(db) → \(name) (file_copy_method=\(method))"
+                }
+            } catch { failure = error; try? admin.drop(target) }
+            lock.release()
+            try startBackend(r, wasRunning: wasRunning)
+            if let failure { throw failure }
+            return r.report(["database": db, "snapshot": name])
         }
-        if let failure { throw failure }
-        return r.report(["database": db, "snapshot": name])
     }
 
     /// Replaces the app database with a copy of snapshot `name` (the snapshot stays, for another restore).
@@ -502,52 +512,40 @@ public final class DatabaseManager: @unchecked Sendable {
         let db = c.postgres.database
         let source = try DatabaseNames.snapshot(name, for: db)
         let r = StepRecorder("db restore", sink: sink, logs: logs)
-        var lock: OperationLock? = try self.lock(r)
-        defer { lock?.release() }
-        let admin = try ClusterAdmin.connect(endpoint(c))
-        defer { admin.close() }
-        guard try admin.exists(source) else {
-            let known = try snapshotList(admin, db).map(\.name)
-            throw DatabaseError(.snapshot, "there is no snapshot \"\(name)\"" + (known.isEmpty ? "; take one with 'sagedev db snapshot NAME'" : "; the snapshots are: \(known.joined(separator: ", "))"))
-        }
-        let wasRunning = backend?.isBackendRunning ?? false
-        try r.step("stop backend") {
-            guard let backend, wasRunning else { return "not running" }
-            try backend.stopBackend()
-            return "stopped"
-        }
-        do {
-            try r.step("drop database") { try admin.drop(db); return "DROP DATABASE \(db) WITH (FORCE)" }
-            try r.step("create database") {
-                let method = try admin.clone(source, to: db, exclusive: false)
-                return "from snapshot \(name) (STRATEGY FILE_COPY, file_copy_method=\(method))"
+        return try locked(c, r) { lock, admin in
+            guard try admin.exists(source) else {
+                let known = try snapshotList(admin, db).map(\.name)
+                throw DatabaseError(.snapshot, "there is no snapshot \"\(name)\"" + (known.isEmpty ? "; take one with 'sagedev db snapshot NAME'" : "; the snapshots are: \(known.joined(separator: ", "))"))
             }
-            try r.step("flush cache") { keepCache ? "kept (--keep-cache)" : try flushCache(c) }
-        } catch {
-            let m = "db restore failed at step '\(r.current ?? "?")': \(error)\n  snapshot \(name) is intact; the backend was left stopped. To recover: fix the cause, then run 'sagedev db restore \(name)' again."
-            r.note(m)
-            throw DatabaseError((error as? DatabaseError)?.code ?? .snapshot, m)
+            let wasRunning = backend?.isBackendRunning ?? false
+            try stopBackend(r, wasRunning: wasRunning)
+            do {
+                try r.step("drop database") { try admin.drop(db); return "DROP DATABASE \(db) WITH (FORCE)" }
+                try r.step("create database") {
+                    let method = try admin.clone(source, to: db, exclusive: false)
+                    return "from snapshot \(name) (STRATEGY FILE_COPY, file_copy_method=\(method))"
+                }
+                try r.step("flush cache") { keepCache ? "kept (--keep-cache)" : try flushCache(c) }
+            } catch {
+                let m = "db restore failed at step '\(r.current ?? "?")': \(error)\n  snapshot \(name) is intact; the backend was left stopped. To recover: fix the cause, then run 'sagedev db restore \(name)' again."
+                r.note(m)
+                throw DatabaseError((error as? DatabaseError)?.code ?? .snapshot, m)
+            }
+            lock.release()
+            try startBackend(r, wasRunning: wasRunning)
+            return r.report(["database": db, "snapshot": name])
         }
-        lock?.release(); lock = nil
-        try r.step("start backend") {
-            guard let backend, wasRunning else { return "not started (it was not running)" }
-            try backend.startBackend(deadline: .after(seconds: backendStartSeconds))
-            return "healthy"
-        }
-        return r.report(["database": db, "snapshot": name])
     }
 
     public func dropSnapshot(_ name: String, sink: @escaping DatabaseStepSink = { _ in }) throws -> DatabaseReport {
         let c = currentConfig()
         let target = try DatabaseNames.snapshot(name, for: c.postgres.database)
         let r = StepRecorder("db drop-snapshot", sink: sink, logs: logs)
-        let lock = try self.lock(r)
-        defer { lock.release() }
-        let admin = try ClusterAdmin.connect(endpoint(c))
-        defer { admin.close() }
-        guard try admin.exists(target) else { throw DatabaseError(.snapshot, "there is no snapshot \"\(name)\"; see 'sagedev db snapshots'") }
-        try r.step("drop snapshot") { try admin.drop(target); return name }
-        return r.report(["snapshot": name])
+        return try locked(c, r) { _, admin in
+            guard try admin.exists(target) else { throw DatabaseError(.snapshot, "there is no snapshot \"\(name)\"; see 'sagedev db snapshots'") }
+            try r.step("drop snapshot") { try admin.drop(target); return name }
+            return r.report(["snapshot": name])
+        }
     }
 
     // MARK: backups
@@ -583,8 +581,8 @@ public final class DatabaseManager: @unchecked Sendable {
         let c = currentConfig()
         let db = c.postgres.database
         let r = StepRecorder("db restore-backup", sink: sink, logs: logs)
-        var lock: OperationLock? = try self.lock(r)
-        defer { lock?.release() }
+        let lock = try self.lock(r)
+        defer { lock.release() }
         let store = backups(c)
         let path = try store.resolve(file)
         let admin = try ClusterAdmin.connect(endpoint(c))
@@ -597,11 +595,7 @@ public final class DatabaseManager: @unchecked Sendable {
             return "\(path) into \(scratch)"
         }
         let wasRunning = backend?.isBackendRunning ?? false
-        try r.step("stop backend") {
-            guard let backend, wasRunning else { return "not running" }
-            try backend.stopBackend()
-            return "stopped"
-        }
+        try stopBackend(r, wasRunning: wasRunning)
         do {
             try r.step("swap database") {
                 try admin.drop(db)
@@ -614,12 +608,8 @@ public final class DatabaseManager: @unchecked Sendable {
             r.note(m)
             throw DatabaseError(.backup, m)
         }
-        lock?.release(); lock = nil
-        try r.step("start backend") {
-            guard let backend, wasRunning else { return "not started (it was not running)" }
-            try backend.startBackend(deadline: .after(seconds: backendStartSeconds))
-            return "healthy"
-        }
+        lock.release()
+        try startBackend(r, wasRunning: wasRunning)
         return r.report(["file": path, "database": db])
     }
 }
