@@ -18,4 +18,20 @@ public enum Bytes {
         var s = [UInt8](); for b in bytes { s.append(digits[Int(b >> 4)]); s.append(digits[Int(b & 15)]) }
         return String(decoding: s, as: UTF8.self)
     }
+    /// Bytes as a double-quoted string for an error message: printable ASCII as is, CR, LF, quote and backslash
+    /// escaped, anything else as \xNN; `…` before the closing quote when `truncated` (the bytes are a prefix).
+    public static func quoted(_ bytes: some Sequence<UInt8>, truncated: Bool) -> String {
+        var s = "\""
+        for b in bytes {
+            switch b {
+            case 13: s += "\\r"
+            case 10: s += "\\n"
+            case 34: s += "\\\""
+            case 92: s += "\\\\"
+            case 32...126: s += String(UnicodeScalar(b))
+            default: s += "\\x" + hex([b])
+            }
+        }
+        return s + (truncated ? "…\"" : "\"")
+    }
 }

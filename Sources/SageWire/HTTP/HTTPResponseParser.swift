@@ -344,20 +344,7 @@ public struct HTTPResponseParser: Sendable {
         }
     }
 
-    static func quote(_ bytes: ArraySlice<UInt8>) -> String {
-        var s = "\""
-        for b in bytes.prefix(48) {
-            switch b {
-            case 13: s += "\\r"
-            case 10: s += "\\n"
-            case 34: s += "\\\""
-            case 92: s += "\\\\"
-            case 32...126: s += String(UnicodeScalar(b))
-            default: s += "\\x" + Bytes.hex([b])
-            }
-        }
-        return s + (bytes.count > 48 ? "…\"" : "\"")
-    }
+    static func quote(_ bytes: ArraySlice<UInt8>) -> String { Bytes.quoted(bytes.prefix(48), truncated: bytes.count > 48) }
 
     /// A hint for the person at the terminal when the port holds some other server.
     static func guessProtocol(_ bytes: ArraySlice<UInt8>) -> String {

@@ -399,18 +399,7 @@ struct RESPScanner {
 
     private func quote(_ from: Int, _ count: Int) -> String {
         let end = min(bytes.count, from + min(count, 40))
-        var s = "\""
-        for b in UnsafeBufferPointer(rebasing: bytes[max(0, from)..<end]) {
-            switch b {
-            case 13: s += "\\r"
-            case 10: s += "\\n"
-            case 34: s += "\\\""
-            case 92: s += "\\\\"
-            case 32...126: s += String(UnicodeScalar(b))
-            default: s += "\\x" + Bytes.hex([b])
-            }
-        }
-        return s + (from + count > end ? "…\"" : "\"")
+        return Bytes.quoted(UnsafeBufferPointer(rebasing: bytes[max(0, from)..<end]), truncated: from + count > end)
     }
 
     private func describeByte(_ b: UInt8) -> String {
