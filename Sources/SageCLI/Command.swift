@@ -29,6 +29,23 @@ public struct OptionSpec: Sendable {
     }
 }
 
+extension OptionSpec {
+    /// `--timeout SECONDS`: how long a command waits for the daemon. Read it with `ParsedArguments.timeout(default:)`.
+    static func timeout(default seconds: Int) -> OptionSpec {
+        OptionSpec("--timeout", value: "SECONDS", help: "Give up waiting after this long (default \(seconds)).")
+    }
+}
+
+extension ParsedArguments {
+    /// For a command that takes no positional arguments: a usage error naming the first one given.
+    func rejectArguments() throws {
+        if let extra = positionals.first { throw CLIError.usage("unexpected argument '\(extra)'") }
+    }
+
+    /// The `--timeout` seconds (1 s to a day), or `seconds` when it is not given.
+    func timeout(default seconds: Int) throws -> Double { try double("--timeout", range: 1...86400) ?? Double(seconds) }
+}
+
 /// A sagedev command: a type in its own file. `init(parsing:)` validates; `run` acts through the context.
 public protocol Command {
     static var name: String { get }

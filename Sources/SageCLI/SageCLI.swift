@@ -115,7 +115,7 @@ struct VersionCommand: Command {
     static let summary = "Print sagedev's version."
     static let options: [OptionSpec] = []
     init(parsing: ParsedArguments) throws {
-        if let extra = parsing.positionals.first { throw CLIError.usage("unexpected argument '\(extra)'") }
+        try parsing.rejectArguments()
     }
     func run(_ context: CommandContext) throws -> Int32 {
         context.output.line("sagedev \(sagedevVersion)")

@@ -20,7 +20,7 @@ struct ComposeCommand: Command {
     let write: Bool
 
     init(parsing p: ParsedArguments) throws {
-        if let extra = p.positionals.first { throw CLIError.usage("unexpected argument '\(extra)'") }
+        try p.rejectArguments()
         write = p.has("--write")
     }
 

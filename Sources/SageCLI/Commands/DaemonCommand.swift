@@ -10,7 +10,7 @@ struct DaemonCommand: Command {
     let watch: Bool
 
     init(parsing p: ParsedArguments) throws {
-        if let extra = p.positionals.first { throw CLIError.usage("unexpected argument '\(extra)'") }
+        try p.rejectArguments()
         project = p.value("--project")
         watch = !p.has("--no-watch")
     }

@@ -10,7 +10,7 @@ struct DbCommand: Command {
         OptionSpec("--yes", short: "y", help: "Do not ask before restore and restore-backup replace the database."),
         OptionSpec("--keep-cache", help: "restore, restore-backup: do not flush Valkey."),
         OptionSpec("--json", help: "snapshots: print the list as JSON."),
-        OptionSpec("--timeout", value: "SECONDS", help: "Give up waiting after this long (default 1800)."),
+        OptionSpec.timeout(default: 1800),
     ]
     static let discussion = """
         SUBCOMMANDS:
@@ -43,7 +43,7 @@ struct DbCommand: Command {
         }
         subcommand = sub; argument = rest.first
         yes = p.has("--yes"); keepCache = p.has("--keep-cache"); json = p.has("--json")
-        timeout = try p.double("--timeout", range: 1...86400) ?? 1800
+        timeout = try p.timeout(default: 1800)
     }
 
     func run(_ context: CommandContext) throws -> Int32 {

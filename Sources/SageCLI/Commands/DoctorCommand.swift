@@ -9,7 +9,7 @@ struct DoctorCommand: Command {
     static let discussion = "Exit 0 when every check passes, 1 when any fails (warnings do not fail)."
 
     init(parsing p: ParsedArguments) throws {
-        if let extra = p.positionals.first { throw CLIError.usage("unexpected argument '\(extra)'") }
+        try p.rejectArguments()
     }
 
     enum Level { case ok, warn, fail }

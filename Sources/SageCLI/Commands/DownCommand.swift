@@ -12,7 +12,7 @@ struct DownCommand: Command {
     let yes: Bool
 
     init(parsing p: ParsedArguments) throws {
-        if let extra = p.positionals.first { throw CLIError.usage("unexpected argument '\(extra)'") }
+        try p.rejectArguments()
         volumes = p.has("--volumes"); yes = p.has("--yes")
     }
 

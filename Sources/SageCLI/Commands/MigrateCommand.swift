@@ -4,13 +4,13 @@ import SageSystem
 struct MigrateCommand: Command {
     static let name = "migrate"
     static let summary = "Check connectivity, snapshot the database, apply pending migrations; restore the snapshot if one fails."
-    static let options = [OptionSpec("--timeout", value: "SECONDS", help: "Give up waiting after this long (default 1800).")]
+    static let options = [OptionSpec.timeout(default: 1800)]
     static let discussion = "The backend is stopped while migrating and started again after. The last 3 automatic snapshots are kept (see 'sagedev db snapshots')."
     let timeout: Double
 
     init(parsing p: ParsedArguments) throws {
-        if let extra = p.positionals.first { throw CLIError.usage("unexpected argument '\(extra)'") }
-        timeout = try p.double("--timeout", range: 1...86400) ?? 1800
+        try p.rejectArguments()
+        timeout = try p.timeout(default: 1800)
     }
 
     func run(_ context: CommandContext) throws -> Int32 {

@@ -10,7 +10,7 @@ struct ResetDBCommand: Command {
         OptionSpec("--no-seed", help: "Leave the new database migrated but not seeded."),
         OptionSpec("--replay", help: "Replay migrations and seeds even when the template is current, and rebuild the template."),
         OptionSpec("--json", help: "Print the report as one JSON object."),
-        OptionSpec("--timeout", value: "SECONDS", help: "Give up waiting after this long (default 1800)."),
+        OptionSpec.timeout(default: 1800),
     ]
     static let discussion = """
         Steps: stop the backend; DROP DATABASE … WITH (FORCE); recreate it from <db>__sagedev_template: rename into \
@@ -25,10 +25,10 @@ struct ResetDBCommand: Command {
     let timeout: Double
 
     init(parsing p: ParsedArguments) throws {
-        if let extra = p.positionals.first { throw CLIError.usage("unexpected argument '\(extra)'") }
+        try p.rejectArguments()
         yes = p.has("--yes"); keepCache = p.has("--keep-cache"); seed = !p.has("--no-seed"); replay = p.has("--replay")
         json = p.has("--json")
-        timeout = try p.double("--timeout", range: 1...86400) ?? 1800
+        timeout = try p.timeout(default: 1800)
     }
 
     func run(_ context: CommandContext) throws -> Int32 {

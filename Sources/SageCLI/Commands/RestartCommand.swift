@@ -5,13 +5,13 @@ struct RestartCommand: Command {
     static let name = "restart"
     static let summary = "Restart services (all by default) and wait until they are healthy again."
     static let arguments = "[SERVICE...]"
-    static let options = [OptionSpec("--timeout", value: "SECONDS", help: "Give up waiting after this long (default 300).")]
+    static let options = [OptionSpec.timeout(default: 300)]
     let services: [ServiceName]
     let timeout: Double
 
     init(parsing p: ParsedArguments) throws {
         services = try Project.parseServices(p.positionals)
-        timeout = try p.double("--timeout", range: 1...86400) ?? 300
+        timeout = try p.timeout(default: 300)
     }
 
     func run(_ context: CommandContext) throws -> Int32 {

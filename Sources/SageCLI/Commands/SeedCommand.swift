@@ -4,13 +4,13 @@ import SageSystem
 struct SeedCommand: Command {
     static let name = "seed"
     static let summary = "Apply the seed files (each in its own transaction) and the seed command again."
-    static let options = [OptionSpec("--timeout", value: "SECONDS", help: "Give up waiting after this long (default 1800).")]
+    static let options = [OptionSpec.timeout(default: 1800)]
     static let discussion = "Seeds also run by themselves once, on a database that was never seeded, when 'sagedev up' starts the stack."
     let timeout: Double
 
     init(parsing p: ParsedArguments) throws {
-        if let extra = p.positionals.first { throw CLIError.usage("unexpected argument '\(extra)'") }
-        timeout = try p.double("--timeout", range: 1...86400) ?? 1800
+        try p.rejectArguments()
+        timeout = try p.timeout(default: 1800)
     }
 
     func run(_ context: CommandContext) throws -> Int32 {

@@ -10,7 +10,7 @@ struct StatusCommand: Command {
     let json: Bool
 
     init(parsing p: ParsedArguments) throws {
-        if let extra = p.positionals.first { throw CLIError.usage("unexpected argument '\(extra)'") }
+        try p.rejectArguments()
         json = p.has("--json")
     }
 

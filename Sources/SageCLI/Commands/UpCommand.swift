@@ -7,7 +7,7 @@ struct UpCommand: Command {
     static let arguments = "[SERVICE...]"
     static let options = [
         OptionSpec("--no-watch", help: "Do not watch the sources for hot reload."),
-        OptionSpec("--timeout", value: "SECONDS", help: "Give up waiting after this long (default 300)."),
+        OptionSpec.timeout(default: 300),
     ]
     static let discussion = "Exit 0 when every service is healthy; 1 when one fails (its reason and last 20 log lines are shown; healthy services stay up); 78 for an invalid .env."
     let services: [ServiceName]
@@ -17,7 +17,7 @@ struct UpCommand: Command {
     init(parsing p: ParsedArguments) throws {
         services = try Project.parseServices(p.positionals)
         watch = !p.has("--no-watch")
-        timeout = try p.double("--timeout", range: 1...86400) ?? 300
+        timeout = try p.timeout(default: 300)
     }
 
     func run(_ context: CommandContext) throws -> Int32 {
