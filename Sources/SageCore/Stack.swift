@@ -58,6 +58,18 @@ public enum Stack {
         let stall = environment["SAGEDEV_CONTROL_STALL_SECONDS"].flatMap(Double.init) ?? 10
         let daemon = try Daemon(paths: paths, engine: engine, extras: { s, c in statusExtras(s, c) }, stallSeconds: stall)
         daemon.runtimeReason = choice.reason
+        if let compose = runtime as? ComposeRuntime {
+            daemon.onShutdown = { [weak engine] in
+                // A stack the daemon stopped (`down`, SIGTERM) also loses its containers and network, as with
+                // `docker compose down`; the named volumes stay. The `logs -f` and `events` children end with it.
+                if let engine, engine.snapshot().allSatisfy({ !$0.wanted }) {
+                    do { try compose.down(config: engine.config, volumes: false) } catch {
+                        logs.appendLine("daemon", "removing the stopped containers failed: \(error)")
+                    }
+                }
+                compose.close()
+            }
+        }
         // Migrations, seeds and the template before the apps start; reset-db, seed, migrate, snapshots, backups.
         let database = DatabaseManager(paths: paths, logs: logs, environment: environment, config: { engine.config },
                                        backend: EngineBackendControl(engine: engine),

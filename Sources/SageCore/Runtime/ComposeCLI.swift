@@ -337,6 +337,12 @@ public struct ComposeCLI: Sendable, Equatable {
         base + ["stop"] + (timeoutSeconds.map { ["-t", String($0)] } ?? []) + services
     }
 
+    /// `rm --stop --force [--volumes] [svc…]`: stops and removes containers; `--volumes` removes their anonymous
+    /// volumes (named volumes stay).
+    public func rm(_ services: [String] = [], anonymousVolumes: Bool = true) -> [String] {
+        base + ["rm", "--stop", "--force"] + (anonymousVolumes ? ["--volumes"] : []) + services
+    }
+
     public func down(volumes: Bool, removeOrphans: Bool = true, timeoutSeconds: Int? = nil) -> [String] {
         var a = base + ["down"]
         if volumes { a.append("--volumes") }

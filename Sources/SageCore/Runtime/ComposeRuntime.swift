@@ -51,8 +51,17 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
         var built: Set<ServiceName> = []
         var warnings: [String] = []
         var closed = false
+        /// Whether followers a killed daemon left behind were looked for (once per runtime).
+        var reaped = false
+        /// Whether the project's network is known to exist (an `up` succeeded, or containers were adopted).
+        var networkReady = false
     }
     private let state = Locked(State())
+    private let followerRecord = Lock()
+    /// Compose creates the project's network in whichever `up` needs it first. Two `up`s at once (postgres and
+    /// valkey start together) would both create it, the engine allows the duplicate name, and every later `up`
+    /// fails with "network … is ambiguous". So until one `up` has succeeded they run one at a time.
+    private let firstUp = Lock()
 
     /// - Parameter composeFile: the compose YAML for a configuration (`ComposeFile.generate` unless a test
     ///   supplies its own).
@@ -136,7 +145,67 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
                              environment: environment, workingDirectory: c.projectDirectory,
                              secrets: secrets.filter { !$0.isEmpty })
         state.withValue { $0.cli = cli }
+        reapAbandonedFollowers(c)
         return cli
+    }
+
+    // MARK: records for the next daemon
+
+    /// Each container's main process is recorded like a native service's (pid and start time in
+    /// .sagedev/run/<service>.pid). A command that finds no daemon but a live process there knows the stack still
+    /// runs, and starts a daemon that adopts the containers instead of reporting their ports as taken.
+    private func recordMainProcess(_ s: ServiceName, _ c: Config, pid: Int32?) {
+        let path = ProjectPaths(root: c.projectDirectory).pidFile(s)
+        guard let pid, let start = ProcFS.startTime(pid: pid) else { unlink(path); return }
+        try? PidRecord(pid: pid, startTime: start).write(path)
+    }
+
+    private func forgetMainProcess(_ s: ServiceName, _ c: Config) {
+        unlink(ProjectPaths(root: c.projectDirectory).pidFile(s))
+    }
+
+    private static func followersFile(_ projectDirectory: String) -> String {
+        ProjectPaths(root: projectDirectory).run + "/compose-followers"
+    }
+
+    /// A `logs -f` or `events` child and the process that started it.
+    private struct FollowerRecord { var follower: PidRecord; var owner: PidRecord }
+
+    /// The `logs -f` and `events` children run in their own sessions, so a daemon that is killed leaves them
+    /// running (`events` forever). Each is kept in .sagedev/run/compose-followers with its owner (pids and start
+    /// times), and a later runtime of the project ends those whose owner is gone.
+    private func recordFollower(_ f: LineFollower?, projectDirectory: String?) {
+        guard let f, let projectDirectory, let start = ProcFS.startTime(pid: f.pid),
+              let ownStart = ProcFS.startTime(pid: getpid()) else { return }
+        let path = ComposeRuntime.followersFile(projectDirectory)
+        followerRecord.locked {
+            var live = ComposeRuntime.readFollowers(path).filter { ProcFS.isAlive(pid: $0.follower.pid, startTime: $0.follower.startTime) }
+            live.append(FollowerRecord(follower: PidRecord(pid: f.pid, startTime: start), owner: PidRecord(pid: getpid(), startTime: ownStart)))
+            let text = live.map { "\($0.follower.pid) \($0.follower.startTime) \($0.owner.pid) \($0.owner.startTime)\n" }.joined()
+            try? FileDescriptor.writeFileAtomically(path, Array(text.utf8), mode: 0o600)
+        }
+    }
+
+    private static func readFollowers(_ path: String) -> [FollowerRecord] {
+        (FileDescriptor.readText(path) ?? "").split(separator: "\n").compactMap { line in
+            let p = line.split(separator: " ")
+            guard p.count == 4, let pid = Int32(p[0]), let start = UInt64(p[1]),
+                  let owner = Int32(p[2]), let ownerStart = UInt64(p[3]) else { return nil }
+            return FollowerRecord(follower: PidRecord(pid: pid, startTime: start), owner: PidRecord(pid: owner, startTime: ownerStart))
+        }
+    }
+
+    /// Ends the children of daemons that died without stopping them (never those of a daemon that still runs,
+    /// e.g. the one that won the race when two `sagedev up` started a daemon at once).
+    private func reapAbandonedFollowers(_ c: Config) {
+        guard state.withValue({ st -> Bool in defer { st.reaped = true }; return !st.reaped }) else { return }
+        let path = ComposeRuntime.followersFile(c.projectDirectory)
+        followerRecord.locked {
+            for r in ComposeRuntime.readFollowers(path) where !r.owner.isAlive && r.follower.isAlive {
+                kill(-r.follower.pid, SIGKILL)
+                kill(r.follower.pid, SIGKILL)
+            }
+        }
     }
 
     // MARK: ServiceRuntime
@@ -201,6 +270,7 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
         var found: [ServiceName: RunningService] = [:]
         for s in ServiceName.allCases {
             guard let ct = containers.first(where: { $0.service == s.rawValue && $0.isRunning }) else { continue }
+            state.withValue { $0.networkReady = true }
             let info = try? inspect(cli, ct.id)
             let id = info?.id ?? ct.id
             state.withValue { $0.current[s] = id; $0.runSince[s] = info?.startedAt ?? 0; $0.stopping.remove(s) }
@@ -208,8 +278,9 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
             var since = wallClockSeconds()
             var st = stat()
             if stat(logs.path(for: s.rawValue), &st) == 0 { since = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9 }
-            startLogs(s, cli, since: since)
+            startLogs(s, cli, c, since: since)
             logs.appendLine(s.rawValue, "sagedev: adopted running container \(ct.name) (\(ct.id.prefix(12)))")
+            recordMainProcess(s, c, pid: info?.pid)
             found[s] = RunningService(pid: info?.pid, containerID: id, containerName: info?.name ?? ct.name,
                                       startedAt: info?.startedAt ?? wallClockSeconds())
         }
@@ -231,7 +302,15 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
         let build = s.isApp && !state.current.built.contains(s)
         let argv = cli.up([s.rawValue], build: build, noDeps: true)
         do {
-            _ = try cli.run(argv, service: s, deadline: .after(seconds: build ? options.buildSeconds : options.upSeconds))
+            let deadline = Deadline.after(seconds: build ? options.buildSeconds : options.upSeconds)
+            if state.current.networkReady {
+                _ = try cli.run(argv, service: s, deadline: deadline)
+            } else {
+                try firstUp.locked {
+                    _ = try cli.run(argv, service: s, deadline: deadline)
+                    state.withValue { $0.networkReady = true }
+                }
+            }
         } catch let e as RuntimeError {
             throw ComposeRuntime.portConflict(in: e.message, service: s, config: c) ?? e
         }
@@ -249,7 +328,8 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
             st.current[s] = nil
             return d.status
         }
-        startLogs(s, cli, since: since - 1)
+        startLogs(s, cli, c, since: since - 1)
+        recordMainProcess(s, c, pid: diedAlready == nil ? info.pid : nil)
         if let status = diedAlready {
             let handler = state.current.handler
             DispatchQueue.global().async { handler?(.exited(s, status)) }
@@ -260,6 +340,7 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
     public func stop(_ s: ServiceName, config c: Config) throws {
         let cli = try cli(for: c)
         state.withValue { _ = $0.stopping.insert(s) }
+        forgetMainProcess(s, c)
         _ = try cli.run(cli.stop([s.rawValue], timeoutSeconds: options.stopTimeoutSeconds), service: s,
                         deadline: .after(seconds: Double(options.stopTimeoutSeconds) + 60))
         let follower: LineFollower? = state.withValue { st in
@@ -319,6 +400,12 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
         state.withValue { st in
             for s in ServiceName.allCases { st.stopping.insert(s) }
             st.current = [:]
+            st.networkReady = false
+        }
+        for s in ServiceName.allCases { forgetMainProcess(s, c) }
+        if !volumes {
+            // `down` keeps anonymous volumes (the apps' node_modules), and no later `up` would use them again.
+            _ = try cli.run(cli.rm(), deadline: .after(seconds: Double(options.stopTimeoutSeconds) + 120))
         }
         _ = try cli.run(cli.down(volumes: volumes, timeoutSeconds: options.stopTimeoutSeconds),
                         deadline: .after(seconds: Double(options.stopTimeoutSeconds) + 120))
@@ -405,7 +492,7 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
         return portInUse(s, host: host.isEmpty ? c.bindAddress : host, port: port)
     }
 
-    private func startLogs(_ s: ServiceName, _ cli: ComposeCLI, since: Double) {
+    private func startLogs(_ s: ServiceName, _ cli: ComposeCLI, _ c: Config, since: Double) {
         let logs = self.logs
         let name = s.rawValue
         let follower = try? cli.follow(cli.logs(name, follow: true, since: String(format: "%.6f", since)), onLine: { line, stream in
@@ -415,6 +502,7 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
                 logs.appendLine(name, "docker compose: \(cli.redact(line))")
             }
         }, onExit: { _ in })
+        recordFollower(follower, projectDirectory: c.projectDirectory)
         let old: LineFollower? = state.withValue { st in
             let old = st.logFollowers[s]
             st.logFollowers[s] = follower
@@ -438,6 +526,7 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
         }, onExit: { [weak self] _ in
             self?.eventsEnded(cli)
         })
+        recordFollower(follower, projectDirectory: cli.workingDirectory)
         let extra: LineFollower? = state.withValue { st in
             if st.events == nil && !st.closed { st.events = follower; return nil }
             return follower
