@@ -32,7 +32,11 @@ public enum PortCheck {
     /// Other bind failures (an address that is not local, a privileged port) are not conflicts.
     public static func check(host: String, port: Int) -> PortConflict? {
         let address = normalise(host)
+        // For a specific address the bind is the authority, so the free case (the default 127.0.0.1) is one syscall
+        // pair and /proc is read only to name a holder. A wildcard also counts listeners on other addresses of the
+        // same port (e.g. [::1]), which the bind would allow but which would catch clients of "localhost".
         let inUse = bindFails(address: address, port: port)
+        if !inUse && !isWildcard(address) { return nil }
         let all = ProcFS.listeners(port: port)
         let overlapping = all.filter { overlaps($0.localAddress, address) }
         if overlapping.isEmpty && !inUse { return nil }
