@@ -74,6 +74,7 @@ public enum Stack {
         let database = DatabaseManager(paths: paths, logs: logs, environment: environment, config: { engine.config },
                                        backend: EngineBackendControl(engine: engine),
                                        runJob: { command, c, deadline in try runtime.runJob(command, service: .backend, config: c, deadline: deadline) },
+                                       postgresClient: { tool, c in try runtime.postgresClient(tool, config: c) },
                                        activity: activity)
         engine.setBeforeAppsHook { c, _ in try database.beforeApps(c) }
         database.register(on: daemon)

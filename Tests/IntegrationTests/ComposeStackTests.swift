@@ -163,9 +163,16 @@ import SageSystem
         #expect(try Self.psql(p, "SELECT to_regclass('crash_probe') IS NULL").stdoutText == "t\n")
         #expect(Self.allHealthy(p, try p.status()))
 
-        // A backup (pg_dump over the published port) works the same under compose.
+        // A backup runs pg_dump inside the postgres container (docker compose exec), and restores through psql
+        // there: a row added after the backup is gone once it is restored.
         let backup = try p.sagedev(["db", "backup"], timeout: 60)
         #expect(backup.status == .exited(0), "\(backup.stdoutText)\n\(backup.stderrText)")
+        let backupFile = try #require(FileManager.default.contentsOfDirectory(atPath: p.root + "/.sagedev/backups").first { $0.hasSuffix(".sql.gz") })
+        #expect(try Self.psql(p, "INSERT INTO users (email, name) VALUES ('after-backup@example.com', 'After')").status == .exited(0))
+        let restored = try p.sagedev(["db", "restore-backup", backupFile, "--yes"], timeout: 120)
+        #expect(restored.status == .exited(0), "\(restored.stdoutText)\n\(restored.stderrText)")
+        #expect(try Self.psql(p, "SELECT count(*) FROM users WHERE email = 'after-backup@example.com'").stdoutText == "0\n")
+        #expect(try Self.psql(p, "SELECT count(*) FROM users").stdoutText == "3\n")
 
         // The daemon is killed: the next `up` adopts the running containers (none restarted) and ends the old
         // daemon's `logs -f` and `events` children.

@@ -26,7 +26,7 @@ private func valkey(_ p: TestProject, _ args: [String]) throws -> String {
 /// `up`; `watch: false` keeps the hot-reload watcher from applying migration files the moment a test writes them.
 private func up(_ p: TestProject, watch: Bool = true) throws {
     let r = try p.sagedev(watch ? ["up"] : ["up", "--no-watch"])
-    guard r.status == .exited(0) else { throw TestFailure("up failed: \(r.stdoutText)\n\(r.stderrText)") }
+    guard r.status == .exited(0) else { throw TestFailure("up failed (\(r.status)): \(r.stdoutText)\n\(r.stderrText)") }
 }
 
 private func write(_ path: String, _ text: String) throws {

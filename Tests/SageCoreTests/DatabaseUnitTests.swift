@@ -187,7 +187,7 @@ import SageSystem
         let names = ["backup_20250101_000000.sql.gz", "backup_20250101_000000_2.sql.gz", "backup_20250101_000000_10.sql.gz",
                      "backup_20250101_000001.sql.gz", "backup_20241231_235959.sql.gz", "notes.txt"]
         for n in names { try FileDescriptor.writeFileAtomically(dir + "/" + n, [1]) }
-        let store = BackupStore(directory: dir, toolchain: Toolchain(projectDirectory: dir, path: nil), environmentPath: nil)
+        let store = BackupStore(directory: dir, environmentPath: nil) { _ in PostgresClientCommand(argv: ["/bin/false"], environment: [:]) }
         #expect(store.list().map { ($0 as NSString).lastPathComponent } == [
             "backup_20241231_235959.sql.gz", "backup_20250101_000000.sql.gz", "backup_20250101_000000_2.sql.gz",
             "backup_20250101_000000_10.sql.gz", "backup_20250101_000001.sql.gz"])

@@ -2,16 +2,18 @@ import Foundation
 import SageSystem
 
 /// Backups in `.sagedev/backups`: `backup_YYYYMMDD_HHMMSS.sql.gz`, a plain `pg_dump` compressed with gzip (by
-/// pg_dump itself), made with the toolchain's pg_dump over TCP, so it works the same whichever runtime runs
-/// postgres. The password reaches pg_dump and psql through PGPASSWORD, never their arguments.
+/// pg_dump itself). The runtime says how to run the client tools: the toolchain's over TCP natively, and
+/// `docker compose exec` inside the postgres container under compose. The password reaches pg_dump and psql through
+/// PGPASSWORD, never their arguments.
 public struct BackupStore: Sendable {
     public static let kept = 7
     public let directory: String
-    let toolchain: Toolchain
+    /// `pg_dump` or `psql` with connection flags (see `ServiceRuntime.postgresClient`).
+    let client: @Sendable (String) throws -> PostgresClientCommand
     let environmentPath: String?
 
-    public init(directory: String, toolchain: Toolchain, environmentPath: String?) {
-        self.directory = directory; self.toolchain = toolchain; self.environmentPath = environmentPath
+    public init(directory: String, environmentPath: String?, client: @escaping @Sendable (String) throws -> PostgresClientCommand) {
+        self.directory = directory; self.client = client; self.environmentPath = environmentPath
     }
 
     // MARK: names
@@ -68,16 +70,11 @@ public struct BackupStore: Sendable {
         throw DatabaseError(.backup, "no backup file \(file); 'sagedev db backup' writes them to \(directory)")
     }
 
-    func environment(_ c: Config) -> [String: String] {
-        ["PGPASSWORD": c.postgres.password, "PATH": environmentPath ?? "/usr/local/bin:/usr/bin:/bin", "PGCONNECT_TIMEOUT": "10",
-         "LC_ALL": "C"]
-    }
-
     // MARK: dump and load
 
     /// Writes a new backup; returns its path and size.
     public func dump(config c: Config, now: Date = Date()) throws -> (String, Int) {
-        let pgDump = try toolchain.postgres(c, "pg_dump")
+        let pgDump = try client("pg_dump")
         try FileDescriptor.makeDirectories(directory, mode: 0o700)
         let stamp = BackupStore.stampFormatter().string(from: now)
         var seq = 1
@@ -85,13 +82,15 @@ public struct BackupStore: Sendable {
         let path = directory + "/" + BackupStore.fileName(stamp: stamp, sequence: seq)
         // Written under a temporary name: a dump that fails half way never counts as a backup.
         let partial = path + ".partial"
-        let e = DatabaseEndpoint(config: c)
-        let r = try Subprocess.run([pgDump, "--host", e.host, "--port", String(e.port), "--username", e.user, "--dbname", e.database,
-                                    "--no-password", "--no-owner", "--format=plain", "--compress=gzip:6", "--file", partial],
-                                   environment: environment(c), deadline: .after(seconds: 3600))
+        // The dump goes to stdout and the shell puts it in the file: the same whether pg_dump runs here or inside
+        // a container. The file name and argv are positional parameters, never spliced into the script.
+        let r = try Subprocess.run(["/bin/sh", "-c", "out=\"$1\"; shift; exec \"$@\" > \"$out\"", "sagedev-backup", partial]
+                                   + pgDump.argv + ["--dbname", c.postgres.database, "--no-password", "--no-owner",
+                                                    "--format=plain", "--compress=gzip:6"],
+                                   environment: pgDump.environment, deadline: .after(seconds: 3600))
         guard r.status.isSuccess else {
             try? FileManager.default.removeItem(atPath: partial)
-            throw DatabaseError(.backup, "pg_dump of database \(e.database) failed (\(r.status)): \(r.stderrText.trimmed); check that postgres runs ('sagedev status')")
+            throw DatabaseError(.backup, "pg_dump of database \(c.postgres.database) failed (\(r.status)): \(r.stderrText.trimmed); check that postgres runs ('sagedev status')")
         }
         do { try FileManager.default.moveItem(atPath: partial, toPath: path) } catch {
             throw DatabaseError(.backup, "cannot move \(partial) to \(path): \(error.localizedDescription)")
@@ -102,19 +101,19 @@ public struct BackupStore: Sendable {
 
     /// Checks the gzip stream whole, then feeds it to psql in one transaction that stops at the first error.
     public func load(_ path: String, into db: String, config c: Config) throws {
-        let psql = try toolchain.postgres(c, "psql")
+        let psql = try client("psql")
         guard let gzip = ProcessEnvironment.which("gzip", path: environmentPath) else {
             throw DatabaseError(.backup, "gzip was not found on PATH; install it (for example apt-get install gzip)")
         }
-        let e = DatabaseEndpoint(config: c)
-        // The paths and names are positional parameters, never spliced into the script.
+        // The paths, names and psql's argv are positional parameters, never spliced into the script.
         let script = """
             set -e
-            "$1" -t -- "$2"
-            "$1" -dc -- "$2" | "$3" -X -q -v ON_ERROR_STOP=1 --single-transaction --no-password -h "$4" -p "$5" -U "$6" -d "$7" -f -
+            gzip="$1"; file="$2"; db="$3"; shift 3
+            "$gzip" -t -- "$file"
+            "$gzip" -dc -- "$file" | "$@" -X -q -v ON_ERROR_STOP=1 --single-transaction --no-password --dbname "$db" -f -
             """
-        let r = try Subprocess.run(["/bin/sh", "-c", script, "sagedev-restore", gzip, path, psql, e.host, String(e.port), e.user, db],
-                                   environment: environment(c), deadline: .after(seconds: 3600))
+        let r = try Subprocess.run(["/bin/sh", "-c", script, "sagedev-restore", gzip, path, db] + psql.argv,
+                                   environment: psql.environment, deadline: .after(seconds: 3600))
         guard r.status.isSuccess else {
             let err = r.stderrText.trimmed.split(separator: "\n").suffix(10).joined(separator: "\n  ")
             throw DatabaseError(.backup, "restoring \(path) failed (\(r.status)):\n  \(err)\n  the app database was not touched")

@@ -30,6 +30,8 @@ public final class DatabaseManager: @unchecked Sendable {
     private let currentConfig: @Sendable () -> Config
     private let backend: BackendControl?
     private let runJob: (@Sendable (String, Config, Deadline) throws -> CompletedProcess)?
+    /// How to run pg_dump and psql against the server (the runtime decides: host toolchain or compose exec).
+    private let postgresClient: @Sendable (String, Config) throws -> PostgresClientCommand
     private let environment: [String: String]
     /// Tells postgres's probe that the app database may vanish for a moment.
     public let activity: DatabaseActivity
@@ -39,9 +41,10 @@ public final class DatabaseManager: @unchecked Sendable {
     /// - runJob: runs the migrate and seed commands (the runtime's one-shot job in the backend's context).
     public init(paths: ProjectPaths, logs: LogStore, environment: [String: String], config: @escaping @Sendable () -> Config,
                 backend: BackendControl?, runJob: (@Sendable (String, Config, Deadline) throws -> CompletedProcess)?,
+                postgresClient: @escaping @Sendable (String, Config) throws -> PostgresClientCommand,
                 activity: DatabaseActivity = DatabaseActivity()) {
         self.paths = paths; self.logs = logs; self.environment = environment; self.currentConfig = config
-        self.backend = backend; self.runJob = runJob; self.activity = activity
+        self.backend = backend; self.runJob = runJob; self.postgresClient = postgresClient; self.activity = activity
         keepsSpare = !["off", "0", "false", "no"].contains((environment["SAGEDEV_RESET_SPARE"] ?? "").lowercased())
     }
 
@@ -551,8 +554,8 @@ public final class DatabaseManager: @unchecked Sendable {
     // MARK: backups
 
     func backups(_ c: Config) -> BackupStore {
-        BackupStore(directory: paths.backups, toolchain: Toolchain(projectDirectory: paths.root, path: environment["PATH"]),
-                    environmentPath: environment["PATH"])
+        let client = postgresClient
+        return BackupStore(directory: paths.backups, environmentPath: environment["PATH"]) { tool in try client(tool, c) }
     }
 
     /// A gzip-compressed plain `pg_dump` of the app database in .sagedev/backups; the newest 7 are kept.

@@ -391,6 +391,16 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
         try down(config: c, volumes: true)
     }
 
+    /// Under compose the client runs inside the postgres container (`exec -T`), so the host needs no PostgreSQL
+    /// tools; the password reaches it as PGPASSWORD through `exec -e`, never argv.
+    public func postgresClient(_ tool: String, config c: Config) throws -> PostgresClientCommand {
+        let cli = try cli(for: c)
+        var env = environment
+        env["PGPASSWORD"] = c.postgres.password
+        return PostgresClientCommand(argv: cli.exec("postgres", [tool, "--username", c.postgres.user], environmentKeys: ["PGPASSWORD"]),
+                                     environment: env)
+    }
+
     // MARK: beyond the seam
 
     /// `down [--volumes]`: removes the containers and the network; the named volumes stay unless `volumes`.

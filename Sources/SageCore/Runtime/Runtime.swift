@@ -40,6 +40,16 @@ public protocol ServiceRuntime: AnyObject, Sendable {
     func details(_ service: ServiceName, config: Config) -> [String: String]
     /// Removes what `prepare` made that holds data (volumes / data directories). Only with the user's consent.
     func removeData(config: Config) throws
+    /// How to run a PostgreSQL client tool (`pg_dump`, `psql`) against the stack's server, with the connection
+    /// and user flags already given; the caller adds `--dbname` and the rest. The password is in `environment`.
+    func postgresClient(_ tool: String, config: Config) throws -> PostgresClientCommand
+}
+
+/// argv and environment for a PostgreSQL client tool (see `ServiceRuntime.postgresClient`).
+public struct PostgresClientCommand: Sendable, Equatable {
+    public var argv: [String]
+    public var environment: [String: String]
+    public init(argv: [String], environment: [String: String]) { self.argv = argv; self.environment = environment }
 }
 
 /// The one error type of the runtimes: what failed, on which service/value, and what to do next.
@@ -51,6 +61,17 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
 }
 
 extension ServiceRuntime {
+    /// Natively, the toolchain's client over TCP to the published port (PGPASSWORD, never argv).
+    public func postgresClient(_ tool: String, config c: Config) throws -> PostgresClientCommand {
+        let env = ProcessEnvironment.current()
+        let binary = try Toolchain(projectDirectory: c.projectDirectory, path: env["PATH"]).postgres(c, tool)
+        let host = c.urlHost.hasPrefix("[") ? String(c.urlHost.dropFirst().dropLast()) : c.urlHost
+        return PostgresClientCommand(
+            argv: [binary, "--host", host, "--port", String(c.postgres.port), "--username", c.postgres.user],
+            environment: ["PGPASSWORD": c.postgres.password, "PATH": env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
+                          "PGCONNECT_TIMEOUT": "10", "LC_ALL": "C"])
+    }
+
     /// Something that changes when a self-reloading dev server restarts its app process (native: the members of the
     /// service's process group). nil when the runtime cannot tell; reloads are then confirmed by an observed outage.
     public func restartMarker(_ service: ServiceName) -> String? { nil }
