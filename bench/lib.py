@@ -1,5 +1,5 @@
 """Shared helpers for sagedev's benchmarks: a temp copy of the example stack on free ports, timing, medians."""
-import os, shutil, socket, statistics, subprocess, tempfile, time
+import os, random, shutil, socket, statistics, subprocess, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLBIN = os.path.join(ROOT, ".sagedev", "toolchain", "bin")
@@ -18,6 +18,27 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
+
+
+def free_port_below_ephemeral(low=20000):
+    """A free port below the kernel's ephemeral range (net.ipv4.ip_local_port_range), like the usual 3000 or 5432:
+    a port from that range can be taken as the local end of any outgoing connection while its server restarts."""
+    try:
+        first_ephemeral = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        first_ephemeral = 32768
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(low, first_ephemeral)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError(f"no free port in {low}..{first_ephemeral - 1}")
 
 
 class Project:
@@ -52,6 +73,22 @@ class Project:
         if check and r.returncode != 0:
             raise RuntimeError(f"sagedev {' '.join(args)} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
         return r
+
+    def set_env(self, **values):
+        """Sets keys in the project's .env (replacing existing lines, appending new ones)."""
+        path = os.path.join(self.root, ".env")
+        lines = open(path).read().splitlines()
+        pending = dict(values)
+        out = []
+        for line in lines:
+            key = line.split("=", 1)[0]
+            if key in pending:
+                out.append(f"{key}={pending.pop(key)}")
+            else:
+                out.append(line)
+        out += [f"{k}={v}" for k, v in pending.items()]
+        with open(path, "w") as f:
+            f.write("\n".join(out) + "\n")
 
     def cleanup(self):
         self.run("down", check=False, timeout=120)
