@@ -94,6 +94,28 @@ public enum ProcFS {
         }
     }
 
+    /// Members of a process group that may still hold resources (ports, files): live ones, and zombies whose other
+    /// threads are still exiting (a killed multi-threaded process shows "Z" for its main thread while its other
+    /// threads, and its sockets, linger for a few milliseconds).
+    public static func processesHoldingResources(inGroup pgid: Int32) -> [Int32] {
+        guard pgid > 0 else { return [] }
+        return allPids().filter { pid in
+            guard let s = stat(pid: pid), s.processGroup == pgid, s.state != "X" else { return false }
+            return s.state != "Z" || threadCount(pid: pid) > 1
+        }
+    }
+
+    /// Entries in /proc/<pid>/task (0 when the process is gone).
+    public static func threadCount(pid: Int32) -> Int {
+        guard let d = opendir("/proc/\(pid)/task") else { return 0 }
+        defer { closedir(d) }
+        var n = 0
+        while let e = readdir(d) {
+            if e.pointee.d_name.0 != UInt8(ascii: ".") { n += 1 }
+        }
+        return n
+    }
+
     /// The live (non-zombie) members of a session.
     public static func processes(inSession sid: Int32) -> [Int32] {
         guard sid > 0 else { return [] }

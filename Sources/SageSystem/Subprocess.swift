@@ -139,7 +139,7 @@ public final class ChildProcess: @unchecked Sendable {
     private func groupIsGone() -> Bool {
         guard tryWait() != nil else { return false }
         guard let g = processGroup else { return true }
-        return ProcFS.processes(inGroup: g).isEmpty
+        return ProcFS.processesHoldingResources(inGroup: g).isEmpty
     }
 
     /// Waits for the leader through its pidfd, then for the rest of the group in short timed waits.
@@ -148,7 +148,7 @@ public final class ChildProcess: @unchecked Sendable {
         while !groupIsGone() {
             if deadline.hasPassed { return false }
             var p = pollfd(fd: -1, events: 0, revents: 0)
-            _ = poll(&p, 0, 10)
+            _ = poll(&p, 0, 2)
         }
         return true
     }

@@ -38,9 +38,15 @@ public final class Daemon: @unchecked Sendable {
     public init(paths: ProjectPaths, engine: Engine, extras: StatusExtras? = nil, stallSeconds: Double = 10) throws {
         self.stallSeconds = stallSeconds
         try paths.ensure()
-        guard let lock = try FileLock.tryAcquire(path: paths.daemonLock) else {
-            throw AlreadyRunning(pid: FileLock.holderPid(path: paths.daemonLock))
+        var acquired = try FileLock.tryAcquire(path: paths.daemonLock)
+        if acquired == nil {
+            // A daemon that was just killed holds its lock until its last thread has exited, a few milliseconds
+            // after its main thread shows as a zombie: wait for that one. A live daemon keeps the lock: fail at once.
+            let holder = FileLock.holderPid(path: paths.daemonLock)
+            if let h = holder, ProcFS.isAlive(pid: h, startTime: nil) { throw AlreadyRunning(pid: h) }
+            acquired = try? FileLock.acquire(path: paths.daemonLock, deadline: .after(seconds: 3))
         }
+        guard let lock = acquired else { throw AlreadyRunning(pid: FileLock.holderPid(path: paths.daemonLock)) }
         try? lock.writeOwner(pid: getpid())
         self.lock = lock
         self.paths = paths; self.engine = engine; self.extras = extras

@@ -226,9 +226,12 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
     private func exited(_ s: ServiceName, _ w: Watched) {
         w.source.cancel()
         let status = w.child?.tryWait() ?? .exited(-1)
-        // Leftovers of its group (e.g. node --watch's child) go too, and are gone before a restart reuses the port.
-        kill(-w.pid, SIGKILL)
-        waitForGroupToEnd(w.pid, deadline: .after(seconds: 2))
+        // After a crash, leftovers of its group (e.g. node --watch's child) go too, and are gone before a restart
+        // reuses the port. During a stop the teardown owns the group: the dev server under `sh -c` gets its grace.
+        if !w.stopping {
+            kill(-w.pid, SIGKILL)
+            waitForGroupToEnd(w.pid, deadline: .after(seconds: 2))
+        }
         if watched[s] === w { watched[s] = nil; unlink(paths.pidFile(s)) }
         tailer?.poll()
         if !w.stopping { handler?(.exited(s, status)) }
@@ -257,28 +260,30 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
         }
     }
 
+    /// A teardown for a process we did not spawn (adopted) or for the postmaster, which alone gets the first
+    /// signals (signalling its group would hit the backends directly). Each step waits, up to its grace, for the
+    /// whole group to be gone, so members get their graceful exit before anything is killed.
     private func stopLeaderFirst(pid: Int32, pidfd: Int32, _ teardown: Teardown, wholeGroup: Bool = false) {
         for step in teardown.steps {
             if step.signal == SIGKILL || wholeGroup { kill(-pid, step.signal) } else { kill(pid, step.signal) }
             var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
             let deadline = Deadline.after(milliseconds: step.graceMilliseconds)
-            while !deadline.hasPassed {
-                if poll(&p, 1, deadline.remainingMilliseconds) > 0 {
-                    var status: Int32 = 0
-                    _ = waitpid(pid, &status, WNOHANG)
-                    kill(-pid, SIGKILL)
-                    waitForGroupToEnd(pid, deadline: .after(seconds: 5))
-                    return
-                }
+            if poll(&p, 1, deadline.remainingMilliseconds) > 0 {
+                var status: Int32 = 0
+                _ = waitpid(pid, &status, WNOHANG)
+                waitForGroupToEnd(pid, deadline: deadline)
+                if ProcFS.processesHoldingResources(inGroup: pid).isEmpty { return }
             }
         }
+        kill(-pid, SIGKILL)
+        waitForGroupToEnd(pid, deadline: .after(seconds: 5))
     }
 
     /// Waits, in short timed waits, until no process of the group remains (its ports and files are then free).
     private func waitForGroupToEnd(_ group: Int32, deadline: Deadline) {
-        while !ProcFS.processes(inGroup: group).isEmpty && !deadline.hasPassed {
+        while !ProcFS.processesHoldingResources(inGroup: group).isEmpty && !deadline.hasPassed {
             var p = pollfd(fd: -1, events: 0, revents: 0)
-            _ = poll(&p, 0, 5)
+            _ = poll(&p, 0, 2)
         }
     }
 

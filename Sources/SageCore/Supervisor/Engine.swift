@@ -78,8 +78,8 @@ public final class Engine: @unchecked Sendable {
 
     /// Asks for every service to run. Ports of services not already running are checked first; a conflict starts
     /// nothing and is returned.
-    public func up(_ services: [ServiceName] = ServiceName.allCases) -> String? {
-        let toStart: [ServiceName] = queue.sync {
+    public func up(_ services: [ServiceName] = ServiceName.allCases, checkPorts: Bool = true) -> String? {
+        let toStart: [ServiceName] = !checkPorts ? [] : queue.sync {
             services.filter { s in
                 let st = supervisors[s]!.state
                 return st == .stopped || st == .failed
@@ -145,7 +145,9 @@ public final class Engine: @unchecked Sendable {
                 if afterFileChange { supervisors[s]!.noteReload() }
             }
         }
-        return up(services)
+        // The ports were ours a moment ago: no pre-check (a port still being released would leave the service
+        // unwanted). The spawn's own check and the restart backoff cover a port that is slow to free.
+        return up(services, checkPorts: false)
     }
 
     /// Marks the migrate/seed step to be run again before the backend next starts.
