@@ -25,6 +25,14 @@ public struct Deadline: Sendable, Comparable, Hashable {
     public var hasPassed: Bool { monotonicNanoseconds() >= nanoseconds }
     public func earlier(_ other: Deadline) -> Deadline { self < other ? self : other }
 
+    /// Sleeps this thread until the deadline (a timed wait in poll, for pacing retries; never to synchronise).
+    public func wait() {
+        while !hasPassed {
+            var p = pollfd(fd: -1, events: 0, revents: 0)
+            _ = poll(&p, 0, remainingMilliseconds)
+        }
+    }
+
     public static func < (a: Deadline, b: Deadline) -> Bool { a.nanoseconds < b.nanoseconds }
 }
 

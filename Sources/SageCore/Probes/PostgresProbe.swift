@@ -30,28 +30,47 @@ public struct PostgresProbe: Probe {
         return "postgres://\(credentials)@\(shownHost):\(port)/\(database)"
     }
 
+    /// A server that answers "starting up" (57P03) is moments from ready: re-check it every couple of
+    /// milliseconds (for up to this long) instead of waiting for the caller's next, slower, slot.
+    static let startingUpWindowMilliseconds = 250
+    static let startingUpIntervalMilliseconds = 2
+
     public func check(deadline: Deadline) -> ProbeOutcome {
+        var (outcome, sqlState) = checkOnce(deadline: deadline)
+        let window = Deadline.after(milliseconds: PostgresProbe.startingUpWindowMilliseconds).earlier(deadline)
+        while case .notReady = outcome, sqlState == "57P03", !window.hasPassed {
+            Deadline.after(milliseconds: PostgresProbe.startingUpIntervalMilliseconds).wait()
+            // Re-checks live within the window; if one cannot finish there, the server's last answer stands.
+            let (next, nextState) = checkOnce(deadline: window)
+            if case .notReady = next, nextState != "57P03" { break }
+            (outcome, sqlState) = (next, nextState)
+        }
+        return outcome
+    }
+
+    /// One attempt, with the SQLSTATE of a refusal (57P03 drives the fast re-check above).
+    private func checkOnce(deadline: Deadline) -> (ProbeOutcome, String?) {
         let connection: PostgresConnection
         do {
             connection = try PostgresConnection.connect(options, deadline: deadline)
         } catch let e as PostgresError {
-            return PostgresProbe.outcome(for: e, user: user, database: database)
+            return (PostgresProbe.outcome(for: e, user: user, database: database), e.sqlState)
         } catch {
-            return .fatal("\(error)")
+            return (.fatal("\(error)"), nil)
         }
         defer { connection.close() }
         do {
             let results = try connection.simpleQuery("SELECT 1", deadline: deadline)
             guard results.count == 1, results[0].rows == [["1"]] else {
-                return .fatal("SELECT 1 on \(options.endpoint) returned \(results.map(\.rows)) instead of one row with 1: this is not a working PostgreSQL")
+                return (.fatal("SELECT 1 on \(options.endpoint) returned \(results.map(\.rows)) instead of one row with 1: this is not a working PostgreSQL"), nil)
             }
         } catch let e as PostgresError {
-            return PostgresProbe.outcome(for: e, user: user, database: database)
+            return (PostgresProbe.outcome(for: e, user: user, database: database), e.sqlState)
         } catch {
-            return .fatal("\(error)")
+            return (.fatal("\(error)"), nil)
         }
         let version = connection.parameters["server_version"].map { "PostgreSQL \($0)" } ?? "PostgreSQL"
-        return .ready("\(version) at \(options.endpoint) accepted user \"\(user)\" on database \"\(database)\" and answered SELECT 1")
+        return (.ready("\(version) at \(options.endpoint) accepted user \"\(user)\" on database \"\(database)\" and answered SELECT 1"), nil)
     }
 
     /// Sorts a client error into retry-or-stop, with a reason that names the setting to fix.
