@@ -89,10 +89,17 @@ struct DoctorCommand: Command {
         // Ports (ours are fine when our own daemon holds them)
         if let c = config {
             let ours = Set(ServiceName.allCases.compactMap { PidRecord.read(paths.pidFile($0)).flatMap { $0.isAlive ? $0.pid : nil } })
+            // Services this project's daemon runs (under compose their ports belong to docker-proxy, not to a pid of ours).
+            let running: Set<String> = {
+                guard let client = try? DaemonClient.connect(paths, deadline: .after(milliseconds: 500)),
+                      let status = try? client.request("status", deadline: .after(seconds: 5)) else { return [] }
+                return Set((status["services"] as? [[String: Any]] ?? []).filter { ($0["state"] as? String) != "stopped" }.compactMap { $0["name"] as? String })
+            }()
             for s in ServiceName.allCases {
                 let port = c.port(of: s)
                 if let conflict = PortCheck.check(host: c.bindAddress, port: port) {
-                    let mine = conflict.owners.contains { $0.pid.map { ours.contains($0) || ours.contains(ProcFS.processGroup(pid: $0) ?? -1) } ?? false }
+                    let mine = running.contains(s.rawValue)
+                        || conflict.owners.contains { $0.pid.map { ours.contains($0) || ours.contains(ProcFS.processGroup(pid: $0) ?? -1) } ?? false }
                     report(mine ? .ok : .fail, "port \(port)", mine ? "in use by this project's \(s.rawValue)" : conflict.description,
                            fix: "stop that process or set \(s.portKey) in .env")
                 } else {

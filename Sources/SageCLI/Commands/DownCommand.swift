@@ -43,7 +43,8 @@ struct DownCommand: Command {
         let deadline = Deadline.after(seconds: 10)
         while DaemonLauncher.isRunning(paths) != nil && !deadline.hasPassed { _ = try? Socket.connect(unixPath: "/nonexistent", deadline: .after(milliseconds: 20)) }
         if let err = result["error"] as? String { context.output.error("sagedev down: stopped, but deleting data failed: \(err)"); return ExitCode.failure }
-        context.output.line("Stopped \(ServiceName.allCases.map(\.rawValue).joined(separator: ", ")) and the daemon." + (volumes ? " Data deleted." : " Data kept in \(paths.data)."))
+        let kept = result["runtime"] as? String == "compose" ? "in the project's named Docker volumes" : "in \(paths.data)"
+        context.output.line("Stopped \(ServiceName.allCases.map(\.rawValue).joined(separator: ", ")) and the daemon." + (volumes ? " Data deleted." : " Data kept \(kept)."))
         return ExitCode.success
     }
 }

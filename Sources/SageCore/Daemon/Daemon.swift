@@ -19,6 +19,23 @@ public final class Daemon: @unchecked Sendable {
     /// Commands added by later layers (database, watcher): name → handler.
     private var extraCommands: [String: @Sendable ([String: Any], ControlConnection) -> Void] = [:]
     public var onShutdown: (@Sendable () -> Void)?
+    /// Postgres connections and Valkey memory, refreshed every 2 s in the background so that `status` answers
+    /// without opening a database connection of its own.
+    private struct ExtrasBox: @unchecked Sendable { var values: [ServiceName: [String: Any]] = [:]; var at: Double = 0 }
+    private let extrasCache = Locked(ExtrasBox())
+    private var extrasTimer: DispatchSourceTimer?
+
+    private func refreshExtras() {
+        guard let extras else { return }
+        let c = engine.config
+        var values: [ServiceName: [String: Any]] = [:]
+        for snap in engine.snapshot() where snap.supervisor.state == .healthy {
+            let v = extras(snap.service, c)
+            if !v.isEmpty { values[snap.service] = v }
+        }
+        extrasCache.withValue { $0 = ExtrasBox(values: values, at: wallClockSeconds()) }
+    }
+
     /// Why this runtime was chosen (for `status`).
     public var runtimeReason = ""
     /// Hot reload, unless the daemon was started with --no-watch.
@@ -75,6 +92,11 @@ public final class Daemon: @unchecked Sendable {
             src.resume()
             signalSources.append(src)
         }
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue.global(qos: .utility))
+        timer.schedule(deadline: .now() + 0.2, repeating: 2.0, leeway: .milliseconds(200))
+        timer.setEventHandler { [weak self] in self?.refreshExtras() }
+        timer.resume()
+        extrasTimer = timer
         engine.logs.appendLine("daemon", "sagedev daemon \(getpid()) serving \(paths.socket) (runtime \(engine.runtime.kind))")
         done.wait()
         return 0
@@ -86,6 +108,7 @@ public final class Daemon: @unchecked Sendable {
     public func shutdown(stopServices: Bool) {
         guard shutdownOnce.withValue({ let was = $0; $0 = true; return !was }) else { return }
         reloader?.stop()
+        extrasTimer?.cancel()
         if stopServices { engine.stop(ServiceName.allCases) }
         onShutdown?()
         serverQueue.sync { server?.close() }
@@ -126,7 +149,8 @@ public final class Daemon: @unchecked Sendable {
             let volumes = args["volumes"] as? Bool ?? false
             DispatchQueue.global().async {
                 self.engine.stop(ServiceName.allCases)
-                var result: [String: Any] = ["stopped": ServiceName.allCases.map(\.rawValue), "volumesRemoved": false]
+                var result: [String: Any] = ["stopped": ServiceName.allCases.map(\.rawValue), "volumesRemoved": false,
+                                             "runtime": self.engine.runtime.kind]
                 if volumes {
                     do { try self.engine.runtime.removeData(config: self.engine.config); result["volumesRemoved"] = true }
                     catch { result["error"] = "\(error)" }
@@ -234,6 +258,7 @@ public final class Daemon: @unchecked Sendable {
         var list: [[String: Any]] = []
         var allHealthy = true
         let reloads = engine.reloadRecords()
+        let cached = extrasCache.current
         for snap in engine.snapshot() {
             let s = snap.service, sup = snap.supervisor
             if snap.wanted && sup.state != .healthy { allHealthy = false }
@@ -272,7 +297,11 @@ public final class Daemon: @unchecked Sendable {
                 o["logTail"] = engine.logs.tailIncludingFile(s.rawValue, 20)
             }
             o["details"] = engine.runtime.details(s, config: c)
-            if sup.state == .healthy, let extras { for (k, v) in extras(s, c) { o[k] = v } }
+            if sup.state == .healthy, let extras {
+                // From the background refresh when recent; computed here when the service just became healthy.
+                let values = now - cached.at < 5 ? cached.values[s] ?? extras(s, c) : extras(s, c)
+                for (k, v) in values { o[k] = v }
+            }
             list.append(o)
         }
         var watch: [String: Any] = ["enabled": reloader != nil]
