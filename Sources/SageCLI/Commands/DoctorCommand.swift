@@ -109,7 +109,7 @@ struct DoctorCommand: Command {
         }
 
         // inotify watch limit
-        if let limit = FileDescriptor.readText("/proc/sys/fs/inotify/max_user_watches").flatMap({ Int($0.trimmingWhitespace) }) {
+        if let limit = FileDescriptor.readText("/proc/sys/fs/inotify/max_user_watches").flatMap({ Int($0.trimmed) }) {
             var needed = 0
             if let c = config {
                 for dir in [c.backend.directory, c.frontend.directory, c.migrationsDirectory, c.seedsDirectory] {
@@ -144,14 +144,5 @@ struct DoctorCommand: Command {
             if n > limit { break }
         }
         return n
-    }
-}
-
-extension String {
-    var trimmingWhitespace: String {
-        var s = Substring(self)
-        while let f = s.first, f.isWhitespace { s.removeFirst() }
-        while let l = s.last, l.isWhitespace { s.removeLast() }
-        return String(s)
     }
 }

@@ -392,7 +392,8 @@ final class LogTailer: @unchecked Sendable {
 public func quoteIdentifier(_ s: String) -> String { "\"" + s.replacingAll("\"", "\"\"") + "\"" }
 
 extension String {
-    var trimmed: String {
+    /// Without leading and trailing whitespace (and newlines).
+    public var trimmed: String {
         var s = Substring(self)
         while let f = s.first, f.isWhitespace { s.removeFirst() }
         while let l = s.last, l.isWhitespace { s.removeLast() }
