@@ -87,15 +87,17 @@ public enum Stack {
     }
 
     /// Postgres connections in use (with the 80% warning from the runbook) and Valkey memory, for `status`.
+    /// The query goes to the maintenance database, never the app's: a connection there would get in the way of
+    /// creating the reset template from it, and it must not count itself.
     public static func statusExtras(_ s: ServiceName, _ c: Config) -> [String: Any] {
         switch s {
         case .postgres:
             guard let conn = try? PostgresConnection.connect(
                 PostgresConnectOptions(host: dialHost(c), port: c.postgres.port, user: c.postgres.user,
-                                       password: c.postgres.password, database: c.postgres.database),
+                                       password: c.postgres.password, database: "postgres"),
                 deadline: .after(seconds: 1)) else { return [:] }
             defer { conn.close() }
-            guard let r = try? conn.simpleQuery("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'; SHOW max_connections", deadline: .after(seconds: 1)),
+            guard let r = try? conn.simpleQuery("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid(); SHOW max_connections", deadline: .after(seconds: 1)),
                   r.count == 2, let used = Int(r[0].rows.first?.first.flatMap { $0 } ?? ""),
                   let max = Int(r[1].rows.first?.first.flatMap { $0 } ?? "") else { return [:] }
             return ["connections": ["used": used, "max": max, "warning": max > 0 && used * 100 >= max * 80]]
