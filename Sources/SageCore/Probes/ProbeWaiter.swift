@@ -68,7 +68,8 @@ public struct ProbeWaiter: Sendable {
         while !state.isFinished && !deadline.hasPassed {
             let outcome = probe.check(deadline: deadline.earlier(.after(milliseconds: attemptTimeout)))
             let elapsed = millisecondsSince(start)
-            guard state.record(index: index, outcome: outcome, elapsed: elapsed) else { return }
+            // An attempt the overall deadline cut short says only that time ran out: the last real answer stands.
+            guard state.record(index: index, outcome: outcome, elapsed: elapsed, cutShort: deadline.hasPassed) else { return }
             let pause = Deadline.after(milliseconds: Int(schedule.interval(afterMilliseconds: elapsed).rounded(.up)))
             _ = wake.wait(timeout: dispatchTime(pause.earlier(deadline)))
         }
@@ -104,9 +105,13 @@ private final class WaitState: @unchecked Sendable {
     var isFinished: Bool { lock.locked { finished } }
 
     /// Records one outcome; returns whether the target should be checked again.
-    func record(index: Int, outcome: ProbeOutcome, elapsed: Double) -> Bool {
+    func record(index: Int, outcome: ProbeOutcome, elapsed: Double, cutShort: Bool = false) -> Bool {
         lock.locked {
             if finished { return false }
+            if cutShort, case .notReady = outcome, reports[index].attempts > 0 {
+                reports[index].attempts += 1
+                return false
+            }
             reports[index].outcome = outcome
             reports[index].elapsedMilliseconds = elapsed
             reports[index].attempts += 1
