@@ -172,7 +172,7 @@ import SageCore
         try pg.waitForReadyLine()
         let c = try PostgresConnection.connect(Self.options(pg), deadline: .after(seconds: 10))
         let start = monotonicNanoseconds()
-        let e = #expect(throws: PostgresError.self) { _ = try c.simpleQuery("SELECT pg_sleep(5)", deadline: .after(milliseconds: 200)) }
+        let e = #expect(throws: PostgresError.self) { _ = try c.simpleQuery("SELECT pg_sleep_for('5 seconds')", deadline: .after(milliseconds: 200)) }
         #expect(e?.kind == .timeout)
         #expect(millisecondsSince(start) < 1500)
         #expect(!c.isOpen)

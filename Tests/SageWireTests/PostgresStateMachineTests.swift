@@ -213,7 +213,7 @@ import SageFuzz
 
     @Test func fatalDuringAQueryThenEndOfStream() {
         var m = Self.connected()
-        _ = m.query("SELECT pg_sleep(10)")
+        _ = m.query("SELECT pg_sleep_for('10 seconds')")
         let fatal: [(Character, String)] = [("S", "FATAL"), ("V", "FATAL"), ("C", "57P01"), ("M", "terminating connection due to administrator command")]
         #expect(m.received(Self.decode(PostgresFrames.error(fatal))) == .wait)
         #expect(m.receivedEndOfStream() == .close(.server(PostgresDiagnostic(fatal))))
