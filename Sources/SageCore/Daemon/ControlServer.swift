@@ -72,6 +72,8 @@ public final class ControlConnection: @unchecked Sendable {
     public private(set) var isClosed = false
     /// Cleanup to run when the client goes away (e.g. stop streaming logs to it).
     private var onClose: [@Sendable () -> Void] = []
+    /// Runs once the outbox is empty (see `send(_:whenWritten:)`).
+    private var afterWrite: [@Sendable () -> Void] = []
 
     init(socket: Socket, server: ControlServer) { self.socket = socket; self.server = server }
 
@@ -103,6 +105,17 @@ public final class ControlConnection: @unchecked Sendable {
         server?.queue.async { self.enqueue(bytes) }
     }
 
+    /// Sends a message, then runs `written` once everything queued so far has reached the socket (or the client
+    /// has gone): for a last reply before the daemon exits.
+    public func send(_ object: [String: Any], whenWritten written: @escaping @Sendable () -> Void) {
+        let bytes = ControlProtocol.encode(object)
+        server?.queue.async {
+            if self.isClosed { written(); return }
+            self.afterWrite.append(written)
+            self.enqueue(bytes)
+        }
+    }
+
     private func enqueue(_ bytes: [UInt8]) {
         guard !isClosed else { return }
         outbox += bytes
@@ -122,6 +135,9 @@ public final class ControlConnection: @unchecked Sendable {
             close(); return
         }
         if !writeSuspended { writeSuspended = true; writeSource?.suspend() }
+        let done = afterWrite
+        afterWrite = []
+        for f in done { f() }
     }
 
     private func readable() {
@@ -182,7 +198,8 @@ public final class ControlConnection: @unchecked Sendable {
         writeSource?.cancel()
         shutdown(socket.fd, Int32(SHUT_RDWR))
         server?.closed(self)
-        for f in onClose { f() }
+        for f in onClose + afterWrite { f() }
         onClose = []
+        afterWrite = []
     }
 }

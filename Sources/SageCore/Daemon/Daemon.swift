@@ -155,17 +155,17 @@ public final class Daemon: @unchecked Sendable {
                     do { try self.engine.runtime.removeData(config: self.engine.config); result["volumesRemoved"] = true }
                     catch { result["error"] = "\(error)" }
                 }
-                reply(result)
-                // Let the reply reach the client before the socket goes.
-                self.serverQueue.asyncAfter(deadline: .now() + 0.05) {
+                // The socket closes only once the reply has been written.
+                conn.send(["id": id ?? NSNull(), "ok": true, "result": result]) {
                     DispatchQueue.global().async { self.shutdown(stopServices: false) }
                 }
             }
         case "logs":
             streamLogs(services, tail: args["tail"] as? Int ?? 100, follow: args["follow"] as? Bool ?? false, id: id, conn)
         case "shutdown":
-            reply([:])
-            DispatchQueue.global().async { self.shutdown(stopServices: false) }
+            conn.send(["id": id ?? NSNull(), "ok": true, "result": [String: Any]()]) {
+                DispatchQueue.global().async { self.shutdown(stopServices: false) }
+            }
         default:
             if let h = extraCommands[cmd] { h(req, conn); return }
             let known = ["ping", "status", "up", "restart", "stop", "down", "logs", "shutdown"] + extraCommands.keys.sorted()
