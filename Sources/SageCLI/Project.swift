@@ -108,16 +108,13 @@ func printURLs(_ output: Output, _ status: [String: Any]) {
 /// Loads and validates the project's configuration. Every issue is printed (file:line:column: message) before
 /// the command exits 78; warnings are printed and loading goes on.
 func loadConfig(_ context: CommandContext, projectDirectory: String, quiet: Bool = false) throws -> Config {
-    do {
-        let config = try ConfigLoader.load(projectDirectory: projectDirectory, environment: context.environment)
-        if !quiet {
-            for w in ConfigLoader.check(projectDirectory: projectDirectory, environment: context.environment).warnings {
-                context.output.error("warning: \(w.description)")
-            }
-        }
-        return config
-    } catch {
+    // One read of .env gives the configuration, its errors and its warnings.
+    let report = ConfigLoader.check(projectDirectory: projectDirectory, environment: context.environment)
+    guard let config = report.config else {
+        let error = ConfigError(report.fileProblem ?? .invalid, issues: report.issues)
         if !quiet { for issue in error.errors { context.output.error(issue.description) } }
         throw CLIError(ExitCode.config, error.message)
     }
+    if !quiet { for w in report.warnings { context.output.error("warning: \(w.description)") } }
+    return config
 }
