@@ -36,7 +36,9 @@ apt_install docker.io busybox-static unzip curl util-linux iproute2 procps
 
 # --- 2. Compose v2 plugin from trixie -------------------------------------------------------------
 PLUGIN_DIR=/usr/libexec/docker/cli-plugins
-if ! docker compose version 2>/dev/null | grep -q 'v2\.'; then
+# Debian's plugin prints "Docker Compose version 2.26.1-4" (no "v"): read the major version number itself.
+compose_major=$(docker compose version --short 2>/dev/null | sed -E 's/^v?([0-9]+).*/\1/' || true)
+if [ "${compose_major:-0}" != 2 ]; then
   need_root "install the Compose v2 plugin"
   src=/etc/apt/sources.list.d/sagedev-trixie.sources
   if [ ! -f "$src" ]; then
