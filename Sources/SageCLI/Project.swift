@@ -21,24 +21,34 @@ enum Project {
 
     static func paths(_ context: CommandContext) -> ProjectPaths { ProjectPaths(root: directory(context)) }
 
+    /// The project's services in start order (the database job aside), from its `.env`; the standard ones when
+    /// `.env` cannot be read.
+    static func serviceIDs(_ context: CommandContext, _ paths: ProjectPaths) -> [ServiceID] {
+        ConfigLoader.check(projectDirectory: paths.root, environment: context.environment).config?.services.serviceIDs
+            ?? ServiceID.standard
+    }
+
     /// Services a dead daemon left behind (pid files whose process, checked by start time, still runs).
-    static func orphanedServices(_ paths: ProjectPaths) -> [ServiceName] {
-        ServiceName.allCases.filter { PidRecord.read(paths.pidFile($0))?.isAlive == true }
+    static func orphanedServices(_ context: CommandContext, _ paths: ProjectPaths) -> [ServiceID] {
+        serviceIDs(context, paths).filter { PidRecord.read(paths.pidFile($0))?.isAlive == true }
     }
 
     /// The running daemon; or, when a killed daemon left services running, a new daemon that adopts them.
     static func connectOrAdopt(_ context: CommandContext, _ paths: ProjectPaths) throws -> DaemonClient? {
         if let c = try? DaemonClient.connect(paths) { return c }
-        guard !orphanedServices(paths).isEmpty else { return nil }
+        guard !orphanedServices(context, paths).isEmpty else { return nil }
         context.output.error("sagedev: the daemon is gone but its services still run; starting a new daemon to adopt them")
         return try DaemonLauncher.connectOrStart(paths, executable: context.executablePath, environment: context.environment).0
     }
 
-    static func parseServices(_ names: [String]) throws -> [ServiceName] {
-        try names.map { n in
-            guard let s = ServiceName(rawValue: n) else {
-                let hint = Suggestion.closest(to: n, among: ServiceName.allCases.map(\.rawValue)).map { "; did you mean \($0)?" } ?? ""
-                throw CLIError.usage("unknown service '\(n)'\(hint) (services: \(ServiceName.allCases.map(\.rawValue).joined(separator: ", ")))")
+    /// The named services, each checked against the project's services (`known`); all of them when none is named.
+    static func services(_ names: [String], known: [ServiceID]) throws -> [ServiceID] {
+        guard !names.isEmpty else { return known }
+        return try names.map { n in
+            let s = ServiceID(n)
+            guard known.contains(s) else {
+                let hint = Suggestion.closest(to: n, among: known.map(\.rawValue)).map { "; did you mean \($0)?" } ?? ""
+                throw CLIError.usage("unknown service '\(n)'\(hint) (services: \(known.map(\.rawValue).joined(separator: ", ")))")
             }
             return s
         }
@@ -52,17 +62,18 @@ enum Project {
 /// Renders `up`/`restart` progress: on a TTY a live block with one line per service, else plain lines.
 final class ProgressView: @unchecked Sendable {
     let output: Output
-    let services: [ServiceName]
-    private var states: [ServiceName: (state: String, reason: String, ms: Int)] = [:]
+    let services: [ServiceID]
+    private var states: [ServiceID: (state: String, reason: String, ms: Int)] = [:]
     private var drawn = 0
     private let start = monotonicNanoseconds()
 
-    init(output: Output, services: [ServiceName]) { self.output = output; self.services = services }
+    init(output: Output, services: [ServiceID]) { self.output = output; self.services = services }
 
     func handle(_ event: [String: Any]) {
         switch event["event"] as? String {
         case "progress":
-            guard let name = event["service"] as? String, let s = ServiceName(rawValue: name) else { return }
+            guard let name = event["service"] as? String, services.contains(ServiceID(name)) else { return }
+            let s = ServiceID(name)
             let state = event["state"] as? String ?? "?"
             let reason = event["reason"] as? String ?? ""
             let ms = event["elapsedMs"] as? Int ?? 0

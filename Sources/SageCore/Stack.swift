@@ -10,18 +10,22 @@ public enum Stack {
         return h
     }
 
-    /// The wire probe for each service: Postgres auth + SELECT 1, Valkey AUTH + PING, HTTP GET of the health path.
-    public static func probe(_ s: ServiceName, _ c: Config) -> any Probe {
+    /// The probe for each service, from its spec: Postgres auth + SELECT 1, Valkey AUTH + PING, HTTP GET of the
+    /// health path, a TCP connect.
+    public static func probe(_ s: ServiceID, _ c: Config) -> any Probe {
         let host = dialHost(c)
-        switch s {
+        let spec = c.services[s]
+        let port = spec?.port ?? 0
+        switch spec?.probe ?? .tcp {
         case .postgres:
             return PostgresProbe(host: host, port: c.postgres.port, user: c.postgres.user, password: c.postgres.password,
                                  database: c.postgres.database)
-        case .valkey:
+        case .resp:
             return ValkeyProbe(host: host, port: c.valkey.port, password: c.valkey.password.isEmpty ? nil : c.valkey.password)
-        case .backend, .frontend:
-            let app = c.app(s)!
-            return HTTPProbe(host: host, port: app.port, path: app.healthPath)
+        case .http(let path):
+            return HTTPProbe(host: host, port: port, path: path)
+        case .tcp, .processAlive, .completed:
+            return TCPProbe(host: host, port: port)
         }
     }
 
@@ -89,8 +93,8 @@ public enum Stack {
     /// Postgres connections in use (with the 80% warning from the runbook) and Valkey memory, for `status`.
     /// The query goes to the maintenance database, never the app's: a connection there would get in the way of
     /// creating the reset template from it, and it must not count itself.
-    public static func statusExtras(_ s: ServiceName, _ c: Config) -> [String: Any] {
-        switch s {
+    public static func statusExtras(_ s: ServiceID, _ c: Config) -> [String: Any] {
+        switch c.services[s]?.kind {
         case .postgres:
             guard let conn = try? PostgresConnection.connect(
                 PostgresConnectOptions(host: dialHost(c), port: c.postgres.port, user: c.postgres.user,

@@ -188,7 +188,7 @@ struct ComposeConfigTests {
         try FileDescriptor.makeDirectories(dir + "/.sagedev")
         let file = dir + "/.sagedev/compose.yaml"
         try FileDescriptor.writeFileAtomically(file, Array(ComposeFile.generate(config).utf8), mode: 0o600)
-        for s in [ServiceName.backend, .frontend] {
+        for s in [ServiceID.backend, .frontend] {
             try FileDescriptor.writeFileAtomically(dir + "/.sagedev/" + ComposeFile.dockerfileName(s),
                                                    Array(ComposeFile.dockerfile(for: s).utf8))
         }

@@ -165,10 +165,10 @@ import SageSystem
         let p = try Project(engine: engine)
         defer { p.tearDown() }
         try p.runtime.prepare(p.config)
-        for s in ServiceName.allCases { _ = try p.runtime.start(s, config: p.config) }
+        for s in p.config.services.serviceIDs { _ = try p.runtime.start(s, config: p.config) }
 
         // The apps' dev images were built from the local node image (no registry), and serve on their ports.
-        for s in [ServiceName.backend, .frontend] {
+        for s in [ServiceID.backend, .frontend] {
             let url = p.config.httpURL(s)
             var body = ""
             #expect(pollUntil(.after(seconds: 90)) {
@@ -180,9 +180,9 @@ import SageSystem
             #expect(body.contains("ok"), "\(url): \(body)")
         }
         // The healthchecks in the generated file work in these images (for people who run compose by hand).
-        var last: [ServiceName: String] = [:]
+        var last: [ServiceID: String] = [:]
         #expect(pollUntil(.after(seconds: 90)) {
-            for s in ServiceName.allCases { last[s] = p.runtime.details(s, config: p.config)["health"] ?? "none" }
+            for s in p.config.services.serviceIDs { last[s] = p.runtime.details(s, config: p.config)["health"] ?? "none" }
             return last.values.allSatisfy { $0 == "healthy" }
         }, "compose health: \(last)")
         #expect(p.events.current.isEmpty, "\(p.events.current)")

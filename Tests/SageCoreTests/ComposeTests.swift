@@ -137,7 +137,7 @@ struct ComposeTests {
         let generated = ComposeFile.generate(c)
         if ConfigRepoFiles.updating {
             try FileDescriptor.writeFileAtomically(ConfigRepoFiles.root + "/compose/compose.yaml", Array(generated.utf8))
-            for s in [ServiceName.backend, .frontend] {
+            for s in [ServiceID.backend, .frontend] {
                 try FileDescriptor.writeFileAtomically(ConfigRepoFiles.root + "/compose/" + ComposeFile.dockerfileName(s),
                                                        Array(ComposeFile.dockerfile(for: s).utf8))
             }
@@ -145,7 +145,7 @@ struct ComposeTests {
         let committed = try #require(ConfigRepoFiles.text("compose/compose.yaml"))
         #expect(Array(committed.utf8) == Array(generated.utf8),
                 "compose/compose.yaml differs; regenerate with SAGEDEV_UPDATE_GENERATED=1 swift test --filter committedComposeFileIsTheOutputForEnvExample")
-        for s in [ServiceName.backend, .frontend] {
+        for s in [ServiceID.backend, .frontend] {
             #expect(ConfigRepoFiles.text("compose/" + ComposeFile.dockerfileName(s)) == ComposeFile.dockerfile(for: s))
         }
     }

@@ -8,8 +8,8 @@ import Testing
                     source: key.map { ConfigSource(key: $0, file: ".env", line: 3) })
     }
 
-    func problems(_ build: () throws(ServiceGraph.Problems) -> ServiceGraph) -> [ServiceGraph.Problem] {
-        do { _ = try build(); return [] } catch { return error.list }
+    func problems(_ build: () throws -> ServiceGraph) -> [ServiceGraph.Problem] {
+        do { _ = try build(); return [] } catch { return (error as? ServiceGraph.Problems)?.list ?? [] }
     }
 
     @Test func sortsDependenciesFirstAndKeepsDeclarationOrderForTies() throws {
@@ -49,5 +49,24 @@ import Testing
 
     @Test func envPrefixUpperCasesAndReplacesDashes() {
         #expect(ServiceID("mail-pit").envPrefix == "MAIL_PIT_")
+    }
+
+    @Test func theStandardStackRunsTheDatabaseJobBeforeTheApps() throws {
+        let c = try #require(ConfigLoader.resolve(text: "POSTGRES_PASSWORD=pw\nVALKEY_PASSWORD=vk\n", file: "/p/.env",
+                                                  projectDirectory: "/p", environment: [:]).config)
+        #expect(c.services.ids == ["postgres", "valkey", "database", "backend", "frontend"])
+        #expect(c.services.serviceIDs == ["postgres", "valkey", "backend", "frontend"])
+        #expect(c.services["database"]?.dependsOn == [Dependency(.postgres)])
+        #expect(c.services["backend"]?.dependsOn == [Dependency(.postgres), Dependency(.valkey), Dependency(.database, .completedSuccessfully)])
+        #expect(c.services["frontend"]?.dependsOn == [Dependency(.backend)])
+        #expect(c.services["backend"]?.portKey == "BACKEND_PORT")
+        #expect(c.services["backend"]?.probe == .http(path: "/health"))
+    }
+
+    @Test func theGraphFollowsTheValuesItCameFrom() throws {
+        var c = try #require(ConfigLoader.resolve(text: "POSTGRES_PASSWORD=pw\nVALKEY_PASSWORD=vk\n", file: "/p/.env",
+                                                  projectDirectory: "/p", environment: [:]).config)
+        c.backend.port = 4100
+        #expect(c.port(of: .backend) == 4100)
     }
 }

@@ -42,7 +42,7 @@ struct ComposeCommand: Command {
         do {
             try FileDescriptor.makeDirectories(paths.state, mode: 0o755)
             try FileDescriptor.writeFileAtomically(paths.compose, Array(text.utf8), mode: 0o600)
-            for s in [ServiceName.backend, .frontend] {
+            for s in config.services.specs.filter(\.isApp).map(\.id) {
                 try FileDescriptor.writeFileAtomically(paths.state + "/" + ComposeFile.dockerfileName(s),
                                                        Array(ComposeFile.dockerfile(for: s).utf8), mode: 0o644)
             }

@@ -88,20 +88,20 @@ struct DoctorCommand: Command {
 
         // Ports (ours are fine when our own daemon holds them)
         if let c = config {
-            let ours = Set(ServiceName.allCases.compactMap { PidRecord.read(paths.pidFile($0)).flatMap { $0.isAlive ? $0.pid : nil } })
+            let ours = Set(c.services.serviceIDs.compactMap { PidRecord.read(paths.pidFile($0)).flatMap { $0.isAlive ? $0.pid : nil } })
             // Services this project's daemon runs (under compose their ports belong to docker-proxy, not to a pid of ours).
             let running: Set<String> = {
                 guard let client = try? DaemonClient.connect(paths, deadline: .after(milliseconds: 500)),
                       let status = try? client.request("status", deadline: .after(seconds: 5)) else { return [] }
                 return Set((status["services"] as? [[String: Any]] ?? []).filter { ($0["state"] as? String) != "stopped" }.compactMap { $0["name"] as? String })
             }()
-            for s in ServiceName.allCases {
-                let port = c.port(of: s)
+            for s in c.services.serviceIDs {
+                guard let port = c.port(of: s) else { continue }
                 if let conflict = PortCheck.check(host: c.bindAddress, port: port) {
                     let mine = running.contains(s.rawValue)
                         || conflict.owners.contains { $0.pid.map { ours.contains($0) || ours.contains(ProcFS.processGroup(pid: $0) ?? -1) } ?? false }
                     report(mine ? .ok : .fail, "port \(port)", mine ? "in use by this project's \(s.rawValue)" : conflict.description,
-                           fix: "stop that process or set \(s.portKey) in .env")
+                           fix: "stop that process or set \(c.services[s]?.portKey ?? s.envPrefix + "PORT") in .env")
                 } else {
                     report(.ok, "port \(port)", "free (\(s.rawValue))")
                 }
@@ -112,7 +112,7 @@ struct DoctorCommand: Command {
         if let limit = FileDescriptor.readText("/proc/sys/fs/inotify/max_user_watches").flatMap({ Int($0.trimmed) }) {
             var needed = 0
             if let c = config {
-                for dir in [c.backend.directory, c.frontend.directory, c.migrationsDirectory, c.seedsDirectory] {
+                for dir in c.services.specs.compactMap(\.app?.directory) + [c.migrationsDirectory, c.seedsDirectory] {
                     needed += countDirectories(dir.hasPrefix("/") ? dir : paths.root + "/" + dir, limit: limit)
                 }
             }

@@ -44,7 +44,8 @@ struct DownCommand: Command {
         while DaemonLauncher.isRunning(paths) != nil && !deadline.hasPassed { _ = try? Socket.connect(unixPath: "/nonexistent", deadline: .after(milliseconds: 20)) }
         if let err = result["error"] as? String { context.output.error("sagedev down: stopped, but deleting data failed: \(err)"); return ExitCode.failure }
         let kept = result["runtime"] as? String == "compose" ? "in the project's named Docker volumes" : "in \(paths.data)"
-        context.output.line("Stopped \(ServiceName.allCases.map(\.rawValue).joined(separator: ", ")) and the daemon." + (volumes ? " Data deleted." : " Data kept \(kept)."))
+        let stopped = result["stopped"] as? [String] ?? ServiceID.standard.map(\.rawValue)
+        context.output.line("Stopped \(stopped.joined(separator: ", ")) and the daemon." + (volumes ? " Data deleted." : " Data kept \(kept)."))
         return ExitCode.success
     }
 }

@@ -10,24 +10,24 @@ struct LogsCommand: Command {
         OptionSpec("--follow", short: "f", help: "Keep printing new lines until interrupted."),
         OptionSpec("--tail", value: "N", help: "How many lines per service to show first (default 100)."),
     ]
-    let services: [ServiceName]
+    let names: [String]
     let follow: Bool
     let tail: Int
 
     init(parsing p: ParsedArguments) throws {
-        services = try Project.parseServices(p.positionals)
+        names = p.positionals
         follow = p.has("--follow")
         tail = try p.int("--tail", range: 0...1_000_000) ?? 100
     }
 
     func run(_ context: CommandContext) throws -> Int32 {
         let paths = Project.paths(context)
-        let chosen = services.isEmpty ? ServiceName.allCases : services
+        let chosen = try Project.services(names, known: Project.serviceIDs(context, paths))
         let out = context.output
         let width = chosen.map { $0.rawValue.count }.max() ?? 8
-        let colours: [ServiceName: Output.Colour] = [.postgres: .blue, .valkey: .red, .backend: .green, .frontend: .magenta]
+        let colours: [ServiceID: Output.Colour] = [.postgres: .blue, .valkey: .red, .backend: .green, .frontend: .magenta]
         func emit(_ service: String, _ line: String) {
-            let prefix = out.paint(service.padding(width) + "|", ServiceName(rawValue: service).flatMap { colours[$0] } ?? .cyan)
+            let prefix = out.paint(service.padding(width) + "|", colours[ServiceID(service)] ?? .cyan)
             out.line(prefix + " " + line)
         }
         // With a daemon: its ring buffers, and a live stream for -f.

@@ -6,18 +6,18 @@ struct RestartCommand: Command {
     static let summary = "Restart services (all by default) and wait until they are healthy again."
     static let arguments = "[SERVICE...]"
     static let options = [OptionSpec.timeout(default: 300)]
-    let services: [ServiceName]
+    let names: [String]
     let timeout: Double
 
     init(parsing p: ParsedArguments) throws {
-        services = try Project.parseServices(p.positionals)
+        names = p.positionals
         timeout = try p.timeout(default: 300)
     }
 
     func run(_ context: CommandContext) throws -> Int32 {
         let paths = Project.paths(context)
+        let chosen = try Project.services(names, known: Project.serviceIDs(context, paths))
         guard let client = try Project.connectOrAdopt(context, paths) else { throw Project.noDaemon(paths) }
-        let chosen = services.isEmpty ? ServiceName.allCases : services
         let view = ProgressView(output: context.output, services: chosen)
         do {
             try client.request("restart", ["services": chosen.map(\.rawValue)], deadline: .after(seconds: timeout), onEvent: view.handle)

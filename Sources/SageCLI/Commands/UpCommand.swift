@@ -10,12 +10,12 @@ struct UpCommand: Command {
         OptionSpec.timeout(default: 300),
     ]
     static let discussion = "Exit 0 when every service is healthy; 1 when one fails (its reason and last 20 log lines are shown; healthy services stay up); 78 for an invalid .env."
-    let services: [ServiceName]
+    let names: [String]
     let watch: Bool
     let timeout: Double
 
     init(parsing p: ParsedArguments) throws {
-        services = try Project.parseServices(p.positionals)
+        names = p.positionals
         watch = !p.has("--no-watch")
         timeout = try p.timeout(default: 300)
     }
@@ -24,10 +24,12 @@ struct UpCommand: Command {
         let paths = Project.paths(context)
         let config = try loadConfig(context, projectDirectory: paths.root)  // a bad .env exits 78 before anything starts
         let out = context.output
+        let services = try Project.services(names, known: config.services.serviceIDs)
         // With no daemon, nothing of ours holds a port: check them all before starting anything (even initdb).
-        if DaemonLauncher.isRunning(paths) == nil && Project.orphanedServices(paths).isEmpty {
-            let conflicts = ServiceName.allCases.compactMap { s in
-                PortCheck.check(host: config.bindAddress, port: config.port(of: s)).map { "\(s.rawValue): \($0.description); set \(s.portKey) in .env or stop that process" }
+        if DaemonLauncher.isRunning(paths) == nil && Project.orphanedServices(context, paths).isEmpty {
+            let conflicts = config.services.specs.compactMap { s in
+                s.port.flatMap { PortCheck.check(host: config.bindAddress, port: $0) }
+                    .map { "\(s.id.rawValue): \($0.description); set \(s.portKey ?? "its port") in .env or stop that process" }
             }
             if !conflicts.isEmpty {
                 out.error(out.paint("sagedev up failed", .red) + ": a port is taken; nothing was started.")
@@ -39,9 +41,9 @@ struct UpCommand: Command {
                                                                   environment: context.environment,
                                                                   extraArguments: watch ? [] : ["--no-watch"])
         if started { out.error("sagedev: started the daemon for \(paths.root)") }
-        let view = ProgressView(output: out, services: services.isEmpty ? ServiceName.allCases : services)
+        let view = ProgressView(output: out, services: services)
         do {
-            let result = try client.request("up", ["services": services.map(\.rawValue), "watch": watch],
+            let result = try client.request("up", ["services": names.isEmpty ? [] : services.map(\.rawValue), "watch": watch],
                                             deadline: .after(seconds: timeout), onEvent: view.handle)
             out.line(out.paint("The Sage stack is up", .green) + " (runtime \(result["runtime"] as? String ?? "?")):")
             printURLs(out, result)

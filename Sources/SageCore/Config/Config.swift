@@ -46,10 +46,15 @@ public struct Config: Sendable, Equatable {
     public var projectDirectory: String     // absolute; where .env lives
     public var runtime: Runtime             // SAGEDEV_RUNTIME
     public var bindAddress: String          // SAGEDEV_BIND_ADDRESS, default 127.0.0.1
-    public var postgres: Postgres
-    public var valkey: Valkey
-    public var backend: App
-    public var frontend: App
+    public var postgres: Postgres { didSet { rebuildServices() } }
+    public var valkey: Valkey { didSet { rebuildServices() } }
+    public var backend: App { didSet { rebuildServices() } }
+    public var frontend: App { didSet { rebuildServices() } }
+    /// Services declared in `.env` beyond the standard ones (`SAGEDEV_SERVICES`), as the loader built them.
+    public var extraServices: [ServiceSpec] { didSet { rebuildServices() } }
+    /// Every service of the stack in start order: postgres, valkey, the database job, backend, frontend and the
+    /// extra services. Derived from the values above, so it never disagrees with them.
+    public private(set) var services: ServiceGraph
     public var migrationsDirectory: String  // SAGEDEV_MIGRATIONS_DIR, default db/migrations
     public var seedsDirectory: String       // SAGEDEV_SEEDS_DIR, default db/seeds
     public var migrateCommand: String       // SAGEDEV_MIGRATE_COMMAND ("" = none)
@@ -65,7 +70,7 @@ public struct Config: Sendable, Equatable {
                 postgres: Postgres, valkey: Valkey, backend: App, frontend: App,
                 migrationsDirectory: String, seedsDirectory: String, migrateCommand: String, seedCommand: String,
                 watchIgnore: [String], watchDebounceMilliseconds: Int,
-                passthrough: [String: String], values: [String: String]) {
+                passthrough: [String: String], values: [String: String], extraServices: [ServiceSpec] = []) {
         self.projectName = projectName; self.projectDirectory = projectDirectory; self.runtime = runtime
         self.bindAddress = bindAddress; self.postgres = postgres; self.valkey = valkey
         self.backend = backend; self.frontend = frontend
@@ -73,17 +78,20 @@ public struct Config: Sendable, Equatable {
         self.migrateCommand = migrateCommand; self.seedCommand = seedCommand
         self.watchIgnore = watchIgnore; self.watchDebounceMilliseconds = watchDebounceMilliseconds
         self.passthrough = passthrough; self.values = values
+        self.extraServices = extraServices
+        self.services = Config.graph(standard: Config.standardServices(postgres: postgres, valkey: valkey, backend: backend,
+                                                                       frontend: frontend), extra: extraServices)
     }
 
-    public func app(_ s: ServiceName) -> App? {
-        switch s { case .backend: return backend; case .frontend: return frontend; default: return nil }
+    private mutating func rebuildServices() {
+        services = Config.graph(standard: Config.standardServices(postgres: postgres, valkey: valkey, backend: backend,
+                                                                  frontend: frontend), extra: extraServices)
     }
-    public func port(of s: ServiceName) -> Int {
-        switch s {
-        case .postgres: return postgres.port; case .valkey: return valkey.port
-        case .backend: return backend.port; case .frontend: return frontend.port
-        }
-    }
+
+    /// The app spec of a service (nil unless it is an app: backend, frontend, an extra app).
+    public func app(_ s: ServiceID) -> AppSpec? { services[s]?.app }
+    /// The host port of a service (nil for a portless worker, a job, or an unknown name).
+    public func port(of s: ServiceID) -> Int? { services[s]?.port }
 
     /// Host-side URLs (what the user and the probes connect to). `redacted` hides passwords as ****.
     public func postgresURL(redacted: Bool, host: String? = nil) -> String {
@@ -94,9 +102,9 @@ public struct Config: Sendable, Equatable {
         let auth = valkey.password.isEmpty ? "" : ":\(redacted ? "****" : percentEncode(valkey.password))@"
         return "redis://\(auth)\(host ?? urlHost):\(valkey.port)/0"
     }
-    public func httpURL(_ s: ServiceName) -> String {
-        guard let app = app(s) else { return "" }
-        return "http://\(urlHost):\(app.port)\(app.healthPath.hasPrefix("/") ? "" : "/")\(app.healthPath)"
+    public func httpURL(_ s: ServiceID) -> String {
+        guard let spec = services[s], let port = spec.port, case .http(let path) = spec.probe else { return "" }
+        return "http://\(urlHost):\(port)\(path.hasPrefix("/") ? "" : "/")\(path)"
     }
     /// The host to dial for a service bound to `bindAddress` (0.0.0.0 is dialled on loopback).
     public var urlHost: String {

@@ -4,7 +4,7 @@ import Dispatch
 import SageSystem
 
 /// Extra per-service facts for `status` that need a connection (Postgres connections in use, Valkey memory).
-public typealias StatusExtras = @Sendable (ServiceName, Config) -> [String: Any]
+public typealias StatusExtras = @Sendable (ServiceID, Config) -> [String: Any]
 
 /// The per-project daemon: holds the lock, the control socket and the engine, and answers commands.
 public final class Daemon: @unchecked Sendable {
@@ -21,14 +21,14 @@ public final class Daemon: @unchecked Sendable {
     public var onShutdown: (@Sendable () -> Void)?
     /// Postgres connections and Valkey memory, refreshed every 2 s in the background so that `status` answers
     /// without opening a database connection of its own.
-    private struct ExtrasBox: @unchecked Sendable { var values: [ServiceName: [String: Any]] = [:]; var at: Double = 0 }
+    private struct ExtrasBox: @unchecked Sendable { var values: [ServiceID: [String: Any]] = [:]; var at: Double = 0 }
     private let extrasCache = Locked(ExtrasBox())
     private var extrasTimer: DispatchSourceTimer?
 
     private func refreshExtras() {
         guard let extras else { return }
         let c = engine.config
-        var values: [ServiceName: [String: Any]] = [:]
+        var values: [ServiceID: [String: Any]] = [:]
         for snap in engine.snapshot() where snap.supervisor.state == .healthy {
             let v = extras(snap.service, c)
             if !v.isEmpty { values[snap.service] = v }
@@ -109,7 +109,7 @@ public final class Daemon: @unchecked Sendable {
         guard shutdownOnce.withValue({ let was = $0; $0 = true; return !was }) else { return }
         reloader?.stop()
         extrasTimer?.cancel()
-        if stopServices { engine.stop(ServiceName.allCases) }
+        if stopServices { engine.stop(engine.config.services.serviceIDs) }
         onShutdown?()
         serverQueue.sync { server?.close() }
         lock.release()
@@ -125,7 +125,7 @@ public final class Daemon: @unchecked Sendable {
         let args = req["args"] as? [String: Any] ?? [:]
         @Sendable func reply(_ result: [String: Any]) { conn.send(["id": id ?? NSNull(), "ok": true, "result": result]) }
         @Sendable func fail(_ code: String, _ message: String) { conn.send(ControlProtocol.error(id: id, code: code, message)) }
-        let services: [ServiceName]
+        let services: [ServiceID]
         do { services = try parseServices(args["services"]) } catch { fail("bad-request", "\(error)"); return }
 
         switch cmd {
@@ -148,8 +148,9 @@ public final class Daemon: @unchecked Sendable {
         case "down":
             let volumes = args["volumes"] as? Bool ?? false
             DispatchQueue.global().async {
-                self.engine.stop(ServiceName.allCases)
-                var result: [String: Any] = ["stopped": ServiceName.allCases.map(\.rawValue), "volumesRemoved": false,
+                let all = self.engine.config.services.serviceIDs
+                self.engine.stop(all)
+                var result: [String: Any] = ["stopped": all.map(\.rawValue), "volumesRemoved": false,
                                              "runtime": self.engine.runtime.kind]
                 if volumes {
                     do { try self.engine.runtime.removeData(config: self.engine.config); result["volumesRemoved"] = true }
@@ -175,22 +176,22 @@ public final class Daemon: @unchecked Sendable {
 
     struct BadServices: Error, CustomStringConvertible { var description: String }
 
-    private func parseServices(_ v: Any?) throws -> [ServiceName] {
-        guard let list = v as? [String], !list.isEmpty else { return ServiceName.allCases }
-        return try list.map { n in
-            guard let s = ServiceName(rawValue: n) else {
-                throw BadServices(description: "unknown service \"\(n)\"; the services are \(ServiceName.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return s
-        }.sorted()
+    /// The named services in start order (all of them when none is named).
+    private func parseServices(_ v: Any?) throws -> [ServiceID] {
+        let known = engine.config.services.serviceIDs
+        guard let list = v as? [String], !list.isEmpty else { return known }
+        for n in list where !known.contains(ServiceID(n)) {
+            throw BadServices(description: "unknown service \"\(n)\"; the services are \(known.map(\.rawValue).joined(separator: ", "))")
+        }
+        return known.filter { list.contains($0.rawValue) }
     }
 
-    private func bringUp(_ services: [ServiceName], id: Int?, _ conn: ControlConnection) {
+    private func bringUp(_ services: [ServiceID], id: Int?, _ conn: ControlConnection) {
         // Starting a service means starting what it depends on.
+        let graph = engine.config.services
         var all = Set(services)
-        var changed = true
-        while changed { changed = false; for s in all { for d in s.dependencies where !all.contains(d) { all.insert(d); changed = true } } }
-        let wanted = all.sorted()
+        for s in services { all.formUnion(graph.dependencies(of: s)) }
+        let wanted = graph.serviceIDs.filter { all.contains($0) }
         if let conflict = engine.up(wanted) {
             conn.send(ControlProtocol.error(id: id, code: "port-conflict", conflict))
             return
@@ -199,7 +200,7 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// Streams progress to the client until every service is healthy or one gave up.
-    private func awaitHealthy(_ services: [ServiceName], id: Int?, _ conn: ControlConnection) {
+    private func awaitHealthy(_ services: [ServiceID], id: Int?, _ conn: ControlConnection) {
         let finished = Locked(false)
         let token = Locked<Int?>(nil)
         // Runs after every engine notice (and once at the start): the engine notifies on every state change, so
@@ -235,7 +236,7 @@ public final class Daemon: @unchecked Sendable {
         check()
     }
 
-    private func streamLogs(_ services: [ServiceName], tail: Int, follow: Bool, id: Int?, _ conn: ControlConnection) {
+    private func streamLogs(_ services: [ServiceID], tail: Int, follow: Bool, id: Int?, _ conn: ControlConnection) {
         let names = Set(services.map(\.rawValue))
         var lines: [LogStore.Line] = []
         for s in services { lines += engine.logs.tail(s.rawValue, tail) }
@@ -265,10 +266,10 @@ public final class Daemon: @unchecked Sendable {
             if !snap.wanted { allHealthy = false }
             var o: [String: Any] = ["name": s.rawValue, "state": sup.state.rawValue, "reason": sup.reason,
                                     "since": sup.since, "restarts": sup.restarts, "wanted": snap.wanted]
-            switch s {
+            switch c.services[s]?.kind {
             case .postgres: o["url"] = c.postgresURL(redacted: true)
             case .valkey: o["url"] = c.valkeyURL(redacted: true)
-            default: o["url"] = "http://\(c.urlHost):\(c.port(of: s))"
+            default: if let port = c.port(of: s) { o["url"] = "http://\(c.urlHost):\(port)" }
             }
             if let p = sup.lastProbe {
                 let outcome: String

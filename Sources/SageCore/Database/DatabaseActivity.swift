@@ -13,7 +13,7 @@ public final class DatabaseActivity: Sendable {
     func end() { count.withValue { $0 = max(0, $0 - 1) } }
 
     /// The engine's probe for a service: postgres's switches to the maintenance database while an operation runs.
-    public func probe(_ s: ServiceName, _ c: Config, normal: any Probe) -> any Probe {
+    public func probe(_ s: ServiceID, _ c: Config, normal: any Probe) -> any Probe {
         guard s == .postgres else { return normal }
         var m = c
         m.postgres.database = DatabaseEndpoint(config: c).maintenanceDatabase

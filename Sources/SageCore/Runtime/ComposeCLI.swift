@@ -391,14 +391,14 @@ public struct ComposeCLI: Sendable, Equatable {
     // MARK: running
 
     /// Runs a command line; a failure (non-zero exit, timeout, missing program) becomes a RuntimeError.
-    public func run(_ argv: [String], service: ServiceName? = nil, input: [UInt8] = [], deadline: Deadline) throws -> CompletedProcess {
+    public func run(_ argv: [String], service: ServiceID? = nil, input: [UInt8] = [], deadline: Deadline) throws -> CompletedProcess {
         let r = try runUnchecked(argv, service: service, input: input, deadline: deadline)
         guard r.status.isSuccess else { throw failure(argv, r, service: service) }
         return r
     }
 
     /// Runs a command line and returns whatever it did; only a failure to run it at all throws.
-    public func runUnchecked(_ argv: [String], service: ServiceName? = nil, input: [UInt8] = [], deadline: Deadline) throws -> CompletedProcess {
+    public func runUnchecked(_ argv: [String], service: ServiceID? = nil, input: [UInt8] = [], deadline: Deadline) throws -> CompletedProcess {
         do {
             return try Subprocess.run(argv, environment: environment, workingDirectory: workingDirectory, input: input, deadline: deadline)
         } catch let e as SystemError {
@@ -408,11 +408,11 @@ public struct ComposeCLI: Sendable, Equatable {
     }
 
     /// The error for a failed invocation: command, exit code and stderr, plus what to do for well-known causes.
-    public func failure(_ argv: [String], _ r: CompletedProcess, service: ServiceName?) -> RuntimeError {
+    public func failure(_ argv: [String], _ r: CompletedProcess, service: ServiceID?) -> RuntimeError {
         failure(argv, status: r.status, stdout: r.stdoutText, stderr: r.stderrText, service: service)
     }
 
-    public func failure(_ argv: [String], status: ExitStatus, stdout: String, stderr: String, service: ServiceName?) -> RuntimeError {
+    public func failure(_ argv: [String], status: ExitStatus, stdout: String, stderr: String, service: ServiceID?) -> RuntimeError {
         let err = stderr.trimmingCharacters(in: .whitespacesAndNewlines)
         let out = stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let detail = ComposeCLI.lastLines(err.isEmpty ? out : err, 12)

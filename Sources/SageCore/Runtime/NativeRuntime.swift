@@ -14,7 +14,7 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
     private let environment: [String: String]
     private let queue = DispatchQueue(label: "sagedev.native")
     private var handler: (@Sendable (RuntimeEvent) -> Void)?
-    private var watched: [ServiceName: Watched] = [:]
+    private var watched: [ServiceID: Watched] = [:]
     private var tailer: LogTailer?
 
     /// One process we watch: our child (exit status known) or an adopted one (only its exit is known).
@@ -131,9 +131,9 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
 
     // MARK: adoption
 
-    public func adopt(_ c: Config) -> [ServiceName: RunningService] {
-        var found: [ServiceName: RunningService] = [:]
-        for s in ServiceName.allCases {
+    public func adopt(_ c: Config) -> [ServiceID: RunningService] {
+        var found: [ServiceID: RunningService] = [:]
+        for s in c.services.serviceIDs {
             guard let rec = PidRecord.read(paths.pidFile(s)) else { continue }
             if rec.isAlive, watch(s, pid: rec.pid, child: nil) {
                 found[s] = RunningService(pid: rec.pid)
@@ -142,18 +142,18 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
                 unlink(paths.pidFile(s))
             }
         }
-        startTailing()
+        startTailing(c)
         return found
     }
 
     // MARK: start / stop
 
-    public func start(_ s: ServiceName, config c: Config) throws -> RunningService {
+    public func start(_ s: ServiceID, config c: Config) throws -> RunningService {
         try paths.ensure()
-        startTailing()
+        startTailing(c)
         let logPath = paths.log(s.rawValue)
         var spec: SpawnSpec
-        switch s {
+        switch c.services[s]?.kind {
         case .postgres:
             let user = try postgresUser(c)
             try clearStalePostmasterPid()
@@ -169,13 +169,16 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
             if !c.valkey.password.isEmpty { lines.append("requirepass \"\(c.valkey.password.replacingAll("\\", "\\\\").replacingAll("\"", "\\\""))\"") }
             try FileDescriptor.writeFileAtomically(conf, Array((lines.joined(separator: "\n") + "\n").utf8), mode: 0o600)
             spec = SpawnSpec(executable: "", arguments: [try toolchain.valkeyServer(c), conf], environment: ["PATH": "/usr/bin:/bin"])
-        case .backend, .frontend:
-            let app = c.app(s)!
+        case .app(let app):
             let dir = app.directory.hasPrefix("/") ? app.directory : c.projectDirectory + "/" + app.directory
             guard FileDescriptor.isDirectory(dir) else {
-                throw RuntimeError(s, "directory \(dir) does not exist: check \(s == .backend ? "BACKEND_DIR" : "FRONTEND_DIR") in .env")
+                throw RuntimeError(s, "directory \(dir) does not exist: check \(s.envPrefix)DIR in .env")
             }
             spec = .shell(app.devCommand, environment: appEnvironment(s, c), workingDirectory: dir)
+        case .container:
+            throw RuntimeError(s, "a container service needs the compose runtime; set SAGEDEV_RUNTIME=compose in .env")
+        case .job, nil:
+            throw RuntimeError(s, "\(s.rawValue) is not a service this runtime starts")
         }
         spec.executable = spec.arguments[0]
         spec.stdout = .file(logPath, append: true)
@@ -189,7 +192,7 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
     }
 
     /// The apps' environment: ours, then what the configuration gives the service (see `Config.serviceEnvironment`).
-    public func appEnvironment(_ s: ServiceName, _ c: Config) -> [String: String] {
+    public func appEnvironment(_ s: ServiceID, _ c: Config) -> [String: String] {
         environment.merging(c.serviceEnvironment(s)) { _, new in new }
     }
 
@@ -208,7 +211,7 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
 
     /// Watches a pid through a pidfd (exit is reported without polling). Returns false if the pid is gone.
     @discardableResult
-    private func watch(_ s: ServiceName, pid: Int32, child: ChildProcess?) -> Bool {
+    private func watch(_ s: ServiceID, pid: Int32, child: ChildProcess?) -> Bool {
         let fd = child.map { dup($0.pidfd) } ?? Pidfd.open(pid)
         guard fd >= 0 else { return false }
         let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
@@ -223,7 +226,7 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
         return true
     }
 
-    private func exited(_ s: ServiceName, _ w: Watched) {
+    private func exited(_ s: ServiceID, _ w: Watched) {
         w.source.cancel()
         let status = w.child?.tryWait() ?? .exited(-1)
         // After a crash, leftovers of its group (e.g. node --watch's child) go too, and are gone before a restart
@@ -237,19 +240,22 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
         if !w.stopping { handler?(.exited(s, status)) }
     }
 
-    public func stop(_ s: ServiceName, config c: Config) throws {
+    public func stop(_ s: ServiceID, config c: Config) throws {
         let w: Watched? = queue.sync {
             let w = watched[s]
             w?.stopping = true
             return w
         }
         guard let w else { return }
-        let teardown: Teardown = s == .postgres ? .postgresFast(graceMilliseconds: 15000) : .standard(graceMilliseconds: 5000)
+        let policy = c.services[s]?.teardown ?? TeardownPolicy(target: .group, graceSeconds: 5)
+        let grace = Int(policy.graceSeconds * 1000)
+        let leaderOnly = policy.target == .leader
+        let teardown: Teardown = c.services[s]?.kind == .postgres ? .postgresFast(graceMilliseconds: grace) : .standard(graceMilliseconds: grace)
         if let child = w.child {
             // The postmaster alone gets SIGINT (fast shutdown); signalling its group would hit the backends directly.
-            if s == .postgres { stopLeaderFirst(pid: w.pid, pidfd: w.pidfd, teardown) } else { child.terminate(teardown) }
+            if leaderOnly { stopLeaderFirst(pid: w.pid, pidfd: w.pidfd, teardown) } else { child.terminate(teardown) }
         } else {
-            stopLeaderFirst(pid: w.pid, pidfd: w.pidfd, teardown, wholeGroup: s != .postgres)
+            stopLeaderFirst(pid: w.pid, pidfd: w.pidfd, teardown, wholeGroup: !leaderOnly)
         }
         queue.sync {
             if watched[s] === w { w.source.cancel(); watched[s] = nil }
@@ -287,9 +293,9 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
         }
     }
 
-    public func runJob(_ command: String, service s: ServiceName, config c: Config, deadline: Deadline) throws -> CompletedProcess {
-        let app = c.app(s) ?? c.backend
-        let dir = app.directory.hasPrefix("/") ? app.directory : c.projectDirectory + "/" + app.directory
+    public func runJob(_ command: String, service s: ServiceID, config c: Config, deadline: Deadline) throws -> CompletedProcess {
+        let directory = c.app(s)?.directory ?? c.backend.directory
+        let dir = directory.hasPrefix("/") ? directory : c.projectDirectory + "/" + directory
         logs.appendLine(s.rawValue, "sagedev: running `\(command)` in \(dir)")
         let r = try Subprocess.run(["/bin/sh", "-c", command], environment: appEnvironment(s, c), workingDirectory: dir, deadline: deadline)
         for text in [r.stdoutText, r.stderrText] where !text.isEmpty {
@@ -298,7 +304,7 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
         return r
     }
 
-    public func details(_ s: ServiceName, config c: Config) -> [String: String] {
+    public func details(_ s: ServiceID, config c: Config) -> [String: String] {
         var d: [String: String] = ["log": paths.log(s.rawValue)]
         if let w = queue.sync(execute: { watched[s] }) {
             d["pid"] = String(w.pid)
@@ -312,17 +318,18 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
         guard r.status.isSuccess else { throw RuntimeError(nil, "could not delete data: \(r.stderrText.trimmed)") }
     }
 
-    public func restartMarker(_ s: ServiceName) -> String? {
+    public func restartMarker(_ s: ServiceID) -> String? {
         guard let w = queue.sync(execute: { watched[s] }) else { return nil }
         return ProcFS.processes(inGroup: w.pid).sorted().map(String.init).joined(separator: ",")
     }
 
     /// The pids this runtime watches (for tests and status).
-    public func pids() -> [ServiceName: Int32] { queue.sync { watched.mapValues(\.pid) } }
+    public func pids() -> [ServiceID: Int32] { queue.sync { watched.mapValues(\.pid) } }
 
-    private func startTailing() {
+    private func startTailing(_ c: Config) {
+        let names = c.services.serviceIDs.map(\.rawValue)
         queue.sync {
-            if tailer == nil { tailer = LogTailer(paths: paths, logs: logs, queue: queue) }
+            if let tailer { tailer.track(names) } else { tailer = LogTailer(paths: paths, logs: logs, queue: queue, services: names) }
         }
     }
 }
@@ -335,15 +342,13 @@ final class LogTailer: @unchecked Sendable {
     let logs: LogStore
     let queue: DispatchQueue
     private var offsets: [String: Int] = [:]
+    private var services: [String] = []
     private var fd: Int32 = -1
     private var source: DispatchSourceRead?
 
-    init(paths: ProjectPaths, logs: LogStore, queue: DispatchQueue) {
+    init(paths: ProjectPaths, logs: LogStore, queue: DispatchQueue, services: [String]) {
         self.paths = paths; self.logs = logs; self.queue = queue
-        for s in ServiceName.allCases {
-            var st = stat()
-            offsets[s.rawValue] = stat(paths.log(s.rawValue), &st) == 0 ? Int(st.st_size) : 0
-        }
+        track(services)
         fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         if fd >= 0 {
             inotify_add_watch(fd, paths.logs, UInt32(IN_MODIFY | IN_CREATE))
@@ -357,6 +362,15 @@ final class LogTailer: @unchecked Sendable {
     }
     deinit { source?.cancel() }
 
+    /// Follows these services' log files too (from their current end), e.g. after `.env` declared a new one.
+    func track(_ names: [String]) {
+        for s in names where !services.contains(s) {
+            services.append(s)
+            var st = stat()
+            offsets[s] = stat(paths.log(s), &st) == 0 ? Int(st.st_size) : 0
+        }
+    }
+
     private func drainAndPoll() {
         var buf = [UInt8](repeating: 0, count: 8192)
         while buf.withUnsafeMutableBytes({ read(fd, $0.baseAddress!, $0.count) }) > 0 {}
@@ -365,12 +379,12 @@ final class LogTailer: @unchecked Sendable {
 
     /// Reads what each service log gained since the last look.
     func poll() {
-        for s in ServiceName.allCases {
-            let p = paths.log(s.rawValue)
+        for s in services {
+            let p = paths.log(s)
             var st = stat()
             guard stat(p, &st) == 0 else { continue }
             let size = Int(st.st_size)
-            var off = offsets[s.rawValue] ?? 0
+            var off = offsets[s] ?? 0
             if size < off { off = 0 }  // truncated by rotation
             if size > off {
                 let f = open(p, O_RDONLY | O_CLOEXEC)
@@ -378,11 +392,11 @@ final class LogTailer: @unchecked Sendable {
                     var chunk = [UInt8](repeating: 0, count: min(size - off, 1 << 20))
                     let n = chunk.withUnsafeMutableBytes { pread(f, $0.baseAddress!, $0.count, off_t(off)) }
                     close(f)
-                    if n > 0 { logs.ingest(s.rawValue, bytes: Array(chunk[0..<n])); off += n }
+                    if n > 0 { logs.ingest(s, bytes: Array(chunk[0..<n])); off += n }
                 }
             }
-            if off >= logs.rotateBytes { logs.copyTruncate(s.rawValue); off = 0 }
-            offsets[s.rawValue] = off
+            if off >= logs.rotateBytes { logs.copyTruncate(s); off = 0 }
+            offsets[s] = off
         }
     }
 }

@@ -20,7 +20,7 @@ public struct ProjectPaths: Sendable, Equatable {
     public var compose: String { state + "/compose.yaml" }
     public var backups: String { state + "/backups" }
     public var envFile: String { root + "/.env" }
-    public func pidFile(_ s: ServiceName) -> String { run + "/\(s.rawValue).pid" }
+    public func pidFile(_ s: ServiceID) -> String { run + "/\(s.rawValue).pid" }
     public func log(_ s: String) -> String { logs + "/\(s).log" }
 
     /// Creates .sagedev (0755: the toolchain and data must be reachable by the postgres OS user), run (0700) and logs.

@@ -3,7 +3,7 @@ import SageSystem
 /// What a runtime tells the engine. Runtimes emit these from any thread; the engine hops to its own queue.
 public enum RuntimeEvent: Sendable, Equatable {
     /// The service's main process or container ended.
-    case exited(ServiceName, ExitStatus)
+    case exited(ServiceID, ExitStatus)
 }
 
 /// A started service, as the runtime knows it.
@@ -29,15 +29,15 @@ public protocol ServiceRuntime: AnyObject, Sendable {
     /// One-time preparation before starting: initdb, compose file, images. Idempotent; throws a message that says what to fix.
     func prepare(_ config: Config) throws
     /// Finds services a previous daemon left running and takes them over (after a daemon crash).
-    func adopt(_ config: Config) -> [ServiceName: RunningService]
+    func adopt(_ config: Config) -> [ServiceID: RunningService]
     /// Starts a service; returns once it is started (not healthy). Its output goes to the log store.
-    func start(_ service: ServiceName, config: Config) throws -> RunningService
+    func start(_ service: ServiceID, config: Config) throws -> RunningService
     /// Stops a service gracefully (with escalation); returns when it is gone.
-    func stop(_ service: ServiceName, config: Config) throws
+    func stop(_ service: ServiceID, config: Config) throws
     /// Runs a one-shot job (migrate/seed/install command) in a service's context; output goes to the log store too.
-    func runJob(_ command: String, service: ServiceName, config: Config, deadline: Deadline) throws -> CompletedProcess
+    func runJob(_ command: String, service: ServiceID, config: Config, deadline: Deadline) throws -> CompletedProcess
     /// Extra fields for `status` (container id, compose health, ports…).
-    func details(_ service: ServiceName, config: Config) -> [String: String]
+    func details(_ service: ServiceID, config: Config) -> [String: String]
     /// Removes what `prepare` made that holds data (volumes / data directories). Only with the user's consent.
     func removeData(config: Config) throws
     /// How to run a PostgreSQL client tool (`pg_dump`, `psql`) against the stack's server, with the connection
@@ -54,9 +54,9 @@ public struct PostgresClientCommand: Sendable, Equatable {
 
 /// The one error type of the runtimes: what failed, on which service/value, and what to do next.
 public struct RuntimeError: Error, Sendable, CustomStringConvertible {
-    public var service: ServiceName?
+    public var service: ServiceID?
     public var message: String
-    public init(_ service: ServiceName?, _ message: String) { self.service = service; self.message = message }
+    public init(_ service: ServiceID?, _ message: String) { self.service = service; self.message = message }
     public var description: String { service.map { "\($0.rawValue): \(message)" } ?? message }
 }
 
@@ -74,10 +74,10 @@ extension ServiceRuntime {
 
     /// Something that changes when a self-reloading dev server restarts its app process (native: the members of the
     /// service's process group). nil when the runtime cannot tell; reloads are then confirmed by an observed outage.
-    public func restartMarker(_ service: ServiceName) -> String? { nil }
+    public func restartMarker(_ service: ServiceID) -> String? { nil }
 
     /// Installs an app's dependencies after a manifest or lockfile change (native: the install command).
-    public func installDependencies(_ service: ServiceName, config: Config, deadline: Deadline) throws -> String {
+    public func installDependencies(_ service: ServiceID, config: Config, deadline: Deadline) throws -> String {
         guard let app = config.app(service), !app.installCommand.isEmpty else { return "no install command is set" }
         let r = try runJob(app.installCommand, service: service, config: config, deadline: deadline)
         guard r.status.isSuccess else {

@@ -47,7 +47,8 @@ public struct ServiceGraph: Sendable, Equatable {
         return ServiceGraph(sorted: order)
     }
 
-    private init(sorted: [ServiceSpec]) {
+    /// For specs already in a valid start order (the standard services); everything else goes through `build`.
+    init(sorted: [ServiceSpec]) {
         specs = sorted
         var ix: [ServiceID: Int] = [:]
         for (i, s) in sorted.enumerated() { ix[s.id] = i }
@@ -68,6 +69,8 @@ public struct ServiceGraph: Sendable, Equatable {
     }
 
     public var ids: [ServiceID] { specs.map(\.id) }
+    /// The services that run (everything but the jobs), in start order.
+    public var serviceIDs: [ServiceID] { specs.filter { !$0.isJob }.map(\.id) }
     /// Stop order: dependents first.
     public var stopOrder: [ServiceID] { ids.reversed() }
     public subscript(_ id: ServiceID) -> ServiceSpec? { index[id].map { specs[$0] } }

@@ -3,12 +3,12 @@ import SageSystem
 
 /// What the engine tells the people watching (the `up` progress lines, `logs -f`).
 public enum EngineNotice: Sendable, Equatable {
-    case changed(ServiceName, ServiceState, reason: String, elapsedMilliseconds: Int)
+    case changed(ServiceID, ServiceState, reason: String, elapsedMilliseconds: Int)
     case step(String, String)  // (name, message) e.g. ("migrate", "applied 3 migrations in 41 ms")
 }
 
 /// How the engine makes a probe for a service (a seam: the daemon uses the real wire probes).
-public typealias ProbeFactory = @Sendable (ServiceName, Config) -> any Probe
+public typealias ProbeFactory = @Sendable (ServiceID, Config) -> any Probe
 
 /// A hook run after postgres and valkey are healthy and before the backend starts (migrations and seeds).
 public typealias BeforeAppsHook = @Sendable (Config, LogStore) throws -> [String]
@@ -22,13 +22,15 @@ public final class Engine: @unchecked Sendable {
     public let runtime: any ServiceRuntime
     public let logs: LogStore
     private let probeFactory: ProbeFactory
+    private let backoff: BackoffPolicy
+    private let liveness: LivenessPolicy
     /// Readiness polls: about every 10 ms at first, backing off gently to 250 ms by 5 s.
     private let schedule = ProbeSchedule()
-    private var supervisors: [ServiceName: ServiceSupervisor] = [:]
-    private var running: [ServiceName: RunningService] = [:]
-    private var generation: [ServiceName: Int] = [:]
-    private var readinessStarted: [ServiceName: UInt64] = [:]
-    private var wanted: Set<ServiceName> = []
+    private var supervisors: [ServiceID: ServiceSupervisor] = [:]
+    private var running: [ServiceID: RunningService] = [:]
+    private var generation: [ServiceID: Int] = [:]
+    private var readinessStarted: [ServiceID: UInt64] = [:]
+    private var wanted: Set<ServiceID> = []
     private var hook: BeforeAppsHook?
     private var hookState: HookState = .pending
     private var observers: [Int: @Sendable (EngineNotice) -> Void] = [:]
@@ -40,7 +42,8 @@ public final class Engine: @unchecked Sendable {
     public init(config: Config, runtime: any ServiceRuntime, logs: LogStore, probes: @escaping ProbeFactory,
                 backoff: BackoffPolicy = BackoffPolicy(), liveness: LivenessPolicy = LivenessPolicy()) {
         self.config = config; self.runtime = runtime; self.logs = logs; self.probeFactory = probes
-        for s in ServiceName.allCases { supervisors[s] = ServiceSupervisor(service: s, backoff: backoff, liveness: liveness) }
+        self.backoff = backoff; self.liveness = liveness
+        for s in config.services.serviceIDs { supervisors[s] = ServiceSupervisor(service: s, backoff: backoff, liveness: liveness) }
         runtime.setEventHandler { [weak self] event in
             guard let self else { return }
             self.queue.async { self.runtimeReported(event) }
@@ -72,14 +75,15 @@ public final class Engine: @unchecked Sendable {
                 carryOut(actions, for: s)
             }
             // Adopted apps mean the migrate/seed step ran for this data already.
-            if found[.backend] != nil { hookState = .done }
+            if found.keys.contains(where: { config.services[$0]?.isApp == true }) { hookState = .done }
         }
     }
 
     /// Asks for every service to run. Ports of services not already running are checked first; a conflict starts
     /// nothing and is returned.
-    public func up(_ services: [ServiceName] = ServiceName.allCases, checkPorts: Bool = true) -> String? {
-        let toStart: [ServiceName] = !checkPorts ? [] : queue.sync {
+    public func up(_ services: [ServiceID]? = nil, checkPorts: Bool = true) -> String? {
+        let services = services ?? queue.sync { config.services.serviceIDs }
+        let toStart: [ServiceID] = !checkPorts ? [] : queue.sync {
             services.filter { s in
                 let st = supervisors[s]!.state
                 return st == .stopped || st == .failed
@@ -87,8 +91,9 @@ public final class Engine: @unchecked Sendable {
         }
         var conflicts: [String] = []
         for s in toStart {
-            if let c = PortCheck.check(host: config.bindAddress == "0.0.0.0" ? "0.0.0.0" : config.bindAddress, port: config.port(of: s)) {
-                conflicts.append("\(s.rawValue): \(c.description); set \(s.portKey) in .env or stop that process")
+            guard let port = config.port(of: s) else { continue }
+            if let c = PortCheck.check(host: config.bindAddress == "0.0.0.0" ? "0.0.0.0" : config.bindAddress, port: port) {
+                conflicts.append("\(s.rawValue): \(c.description); set \(config.services[s]?.portKey ?? "its port") in .env or stop that process")
             }
         }
         if !conflicts.isEmpty { return conflicts.joined(separator: "\n") }
@@ -104,9 +109,9 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Stops services (dependents first) and waits until they are down.
-    public func stop(_ services: [ServiceName], deadline: Deadline = .after(seconds: 60)) {
+    public func stop(_ services: [ServiceID], deadline: Deadline = .after(seconds: 60)) {
         let group = DispatchGroup()
-        for s in services.sorted(by: >) {
+        for s in config.services.stopOrder where services.contains(s) {
             queue.sync {
                 wanted.remove(s)
                 bump(s)
@@ -137,7 +142,7 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Stops then starts services again (their supervisors start fresh, so a `failed` service gets a new chance).
-    public func restart(_ services: [ServiceName], afterFileChange: Bool = false) -> String? {
+    public func restart(_ services: [ServiceID], afterFileChange: Bool = false) -> String? {
         stop(services)
         queue.sync {
             for s in services {
@@ -154,7 +159,14 @@ public final class Engine: @unchecked Sendable {
     public func resetHook() { queue.sync { hookState = .pending } }
 
     /// Replaces the configuration (after a valid .env change).
-    public func updateConfig(_ c: Config) { queue.sync { config = c } }
+    public func updateConfig(_ c: Config) {
+        queue.sync {
+            config = c
+            for s in c.services.serviceIDs where supervisors[s] == nil {
+                supervisors[s] = ServiceSupervisor(service: s, backoff: backoff, liveness: liveness)
+            }
+        }
+    }
 
     // MARK: hot reload
 
@@ -167,19 +179,19 @@ public final class Engine: @unchecked Sendable {
         public var outcome: String         // "reloading", "reloaded", "crashed", "no restart needed"
         public var count: Int
     }
-    private var reloads: [ServiceName: ReloadRecord] = [:]
-    private var reloadStarted: [ServiceName: UInt64] = [:]
-    private var reloadMarker: [ServiceName: String?] = [:]
-    private var reloadOutageSeen: Set<ServiceName> = []
+    private var reloads: [ServiceID: ReloadRecord] = [:]
+    private var reloadStarted: [ServiceID: UInt64] = [:]
+    private var reloadMarker: [ServiceID: String?] = [:]
+    private var reloadOutageSeen: Set<ServiceID> = []
     /// How long a self-reloading server may take to come back before it counts as crashed.
     public var reloadTimeoutSeconds = 5.0
     /// With no restart observed this long after a change, the dev server missed it (Node's --watch, for one, stops
     /// watching a file that an editor saved by rename): sagedev restarts the service itself.
     public var reloadSettleSeconds = 1.0
 
-    public func reloadRecords() -> [ServiceName: ReloadRecord] { queue.sync { reloads } }
+    public func reloadRecords() -> [ServiceID: ReloadRecord] { queue.sync { reloads } }
 
-    private func beginReload(_ s: ServiceName, file: String, action: String, changedAt: UInt64, continuing: Bool = false) {
+    private func beginReload(_ s: ServiceID, file: String, action: String, changedAt: UInt64, continuing: Bool = false) {
         let count = (reloads[s]?.count ?? 0) + (continuing ? 0 : 1)
         reloads[s] = ReloadRecord(file: file, at: wallClockSeconds() - Double(monotonicNanoseconds() &- changedAt) / 1e9,
                                   action: action, healthyMilliseconds: nil, outcome: "reloading", count: count)
@@ -188,7 +200,7 @@ public final class Engine: @unchecked Sendable {
 
     /// A source file of a self-reloading service changed: the dev server restarts itself; confirm it through the
     /// probe. `changedAt` is when the change was seen (monotonic), so "reloaded in N ms" counts from the save.
-    public func reloadTriggered(_ s: ServiceName, file: String, changedAt: UInt64 = monotonicNanoseconds()) {
+    public func reloadTriggered(_ s: ServiceID, file: String, changedAt: UInt64 = monotonicNanoseconds()) {
         queue.async {
             guard self.wanted.contains(s) else { return }
             let alive = self.running[s] != nil
@@ -216,14 +228,14 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// A source change for a service in restart mode, or after an install: restart it and time it from the change.
-    public func restartForReload(_ s: ServiceName, file: String, action: String, changedAt: UInt64 = monotonicNanoseconds(),
+    public func restartForReload(_ s: ServiceID, file: String, action: String, changedAt: UInt64 = monotonicNanoseconds(),
                                  continuing: Bool = false) {
         queue.sync { beginReload(s, file: file, action: action, changedAt: changedAt, continuing: continuing) }
         if let conflict = restart([s], afterFileChange: true) { reloadFailed(s, file: file, action: action, reason: conflict) }
     }
 
     /// Notes a reload that failed before any restart (e.g. the install command failed).
-    public func reloadFailed(_ s: ServiceName, file: String, action: String, reason: String) {
+    public func reloadFailed(_ s: ServiceID, file: String, action: String, reason: String) {
         queue.async {
             let count = (self.reloads[s]?.count ?? 0) + 1
             self.reloads[s] = ReloadRecord(file: file, at: wallClockSeconds(), action: action, healthyMilliseconds: nil,
@@ -244,7 +256,7 @@ public final class Engine: @unchecked Sendable {
 
     /// In `reloading`, a ready answer from the old process is not a reload: wait until the restart marker moves
     /// (or, where the runtime cannot tell, until an outage was seen), or until the settle time says no restart came.
-    private func confirmReload(_ s: ServiceName, _ outcome: ProbeOutcome) -> ProbeOutcome {
+    private func confirmReload(_ s: ServiceID, _ outcome: ProbeOutcome) -> ProbeOutcome {
         guard supervisors[s]!.state == .reloading, let started = reloadStarted[s] else { return outcome }
         guard case .ready(let why) = outcome else { reloadOutageSeen.insert(s); return outcome }
         let elapsed = Double(monotonicNanoseconds() &- started) / 1e9
@@ -264,7 +276,7 @@ public final class Engine: @unchecked Sendable {
         return .notReady("waiting for the dev server to restart")
     }
 
-    private func noteHealthyAfterReload(_ s: ServiceName) {
+    private func noteHealthyAfterReload(_ s: ServiceID) {
         guard let started = reloadStarted[s], reloads[s] != nil else { return }
         let ms = Int(millisecondsSince(started))
         reloads[s]!.healthyMilliseconds = ms
@@ -276,17 +288,17 @@ public final class Engine: @unchecked Sendable {
     // MARK: inspection
 
     public struct ServiceSnapshot: Sendable {
-        public var service: ServiceName
+        public var service: ServiceID
         public var supervisor: ServiceSupervisor
         public var running: RunningService?
         public var wanted: Bool
-        public var dependencyOutage: [ServiceName]
+        public var dependencyOutage: [ServiceID]
     }
 
     public func snapshot() -> [ServiceSnapshot] {
         queue.sync {
-            ServiceName.allCases.map { s in
-                let outage = s.dependencies.filter { d in
+            config.services.serviceIDs.map { s in
+                let outage = runningDependencies(s).filter { d in
                     let st = supervisors[d]!.state
                     return wanted.contains(s) && supervisors[s]!.state != .stopped && st != .healthy && st != .reloading
                 }
@@ -299,7 +311,7 @@ public final class Engine: @unchecked Sendable {
     public var hookFailure: String? { queue.sync { if case .failed(let m) = hookState { return m } else { return nil } } }
 
     /// Whether every wanted service is healthy; a failure message when one gave up (or the hook failed).
-    public func upOutcome(_ services: [ServiceName]) -> (done: Bool, failure: (ServiceName?, String)?) {
+    public func upOutcome(_ services: [ServiceID]) -> (done: Bool, failure: (ServiceID?, String)?) {
         queue.sync {
             if case .failed(let m) = hookState { return (true, (nil, m)) }
             for s in services where supervisors[s]!.state == .failed { return (true, (s, supervisors[s]!.reason)) }
@@ -310,7 +322,12 @@ public final class Engine: @unchecked Sendable {
 
     // MARK: the loop (on queue)
 
-    private func bump(_ s: ServiceName) { generation[s, default: 0] += 1 }
+    private func bump(_ s: ServiceID) { generation[s, default: 0] += 1 }
+
+    /// The direct dependencies of `s` that are running services (the database job is the hook's business).
+    private func runningDependencies(_ s: ServiceID) -> [ServiceID] {
+        (config.services[s]?.dependsOn ?? []).map(\.id).filter { supervisors[$0] != nil }
+    }
 
     /// Starts what is wanted and whose dependencies are healthy.
     private func reconcile() {
@@ -318,12 +335,12 @@ public final class Engine: @unchecked Sendable {
         if dataReady && hookState == .pending && (wanted.contains(.backend) || wanted.contains(.frontend)) {
             runHook()
         }
-        for s in ServiceName.allCases where wanted.contains(s) {
+        for s in config.services.serviceIDs where wanted.contains(s) {
             let sup = supervisors[s]!
             guard sup.state == .stopped else { continue }
-            let depsHealthy = s.dependencies.allSatisfy { supervisors[$0]!.state == .healthy }
+            let depsHealthy = runningDependencies(s).allSatisfy { supervisors[$0]!.state == .healthy }
             guard depsHealthy else { continue }
-            if s.isApp && hookState != .done { continue }
+            if config.services[s]?.isApp == true && hookState != .done { continue }
             let a = supervisors[s]!.handle(.startRequested, now: wallClockSeconds())
             notify(.changed(s, supervisors[s]!.state, reason: "starting", elapsedMilliseconds: 0))
             carryOut(a, for: s)
@@ -353,7 +370,7 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    private func handle(_ s: ServiceName, _ event: SupervisorEvent) {
+    private func handle(_ s: ServiceID, _ event: SupervisorEvent) {
         let before = supervisors[s]!.state
         let actions = supervisors[s]!.handle(event, now: wallClockSeconds())
         let after = supervisors[s]!.state
@@ -366,7 +383,7 @@ public final class Engine: @unchecked Sendable {
         carryOut(actions, for: s)
     }
 
-    private func carryOut(_ actions: [SupervisorAction], for s: ServiceName) {
+    private func carryOut(_ actions: [SupervisorAction], for s: ServiceID) {
         for a in actions {
             switch a {
             case .spawn:
@@ -376,8 +393,8 @@ public final class Engine: @unchecked Sendable {
                 readinessStarted[s] = monotonicNanoseconds()
                 workers.async {
                     do {
-                        if let conflict = PortCheck.check(host: c.bindAddress, port: c.port(of: s)) {
-                            throw RuntimeError(s, "\(conflict.description); set \(s.portKey) in .env or stop that process")
+                        if let port = c.port(of: s), let conflict = PortCheck.check(host: c.bindAddress, port: port) {
+                            throw RuntimeError(s, "\(conflict.description); set \(c.services[s]?.portKey ?? "its port") in .env or stop that process")
                         }
                         let r = try self.runtime.start(s, config: c)
                         self.queue.async {
@@ -420,7 +437,7 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    private func armStartDeadline(_ s: ServiceName, _ gen: Int) {
+    private func armStartDeadline(_ s: ServiceID, _ gen: Int) {
         // A start that follows a file change gets the reload timeout: broken code should show as crashed quickly.
         let timeout = supervisors[s]!.reloadPending ? reloadTimeoutSeconds : supervisors[s]!.liveness.startTimeoutSeconds
         queue.asyncAfter(deadline: .now() + timeout) {
@@ -430,7 +447,7 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Probes after a delay, on a worker thread; the answer is dropped if the service moved on meanwhile.
-    private func probe(_ s: ServiceName, after seconds: Double) {
+    private func probe(_ s: ServiceID, after seconds: Double) {
         let gen = generation[s] ?? 0
         let probe = probeFactory(s, config)
         let run: @Sendable () -> Void = {

@@ -66,7 +66,7 @@ public enum SupervisorAction: Sendable, Equatable {
 /// The sans-IO supervisor of one service. The engine feeds it events with the current time and carries out the
 /// returned actions; tests drive it directly.
 public struct ServiceSupervisor: Sendable, Equatable {
-    public let service: ServiceName
+    public let service: ServiceID
     public private(set) var state: ServiceState = .stopped
     public private(set) var reason = "not started"
     public private(set) var since: Double = 0
@@ -83,7 +83,7 @@ public struct ServiceSupervisor: Sendable, Equatable {
     public let backoff: BackoffPolicy
     public let liveness: LivenessPolicy
 
-    public init(service: ServiceName, backoff: BackoffPolicy = BackoffPolicy(), liveness: LivenessPolicy = LivenessPolicy()) {
+    public init(service: ServiceID, backoff: BackoffPolicy = BackoffPolicy(), liveness: LivenessPolicy = LivenessPolicy()) {
         self.service = service; self.backoff = backoff; self.liveness = liveness
     }
 

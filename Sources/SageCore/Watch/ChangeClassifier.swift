@@ -1,25 +1,40 @@
 /// The absolute paths the watcher covers and the classifier sorts changes into. Built from `Config`
 /// (relative directories resolve against the project directory) or directly in tests.
 public struct WatchLayout: Sendable, Equatable {
-    public var backendDirectory: String?
-    public var frontendDirectory: String?
+    /// An app service and its source directory (absolute, normalized).
+    public struct App: Sendable, Equatable {
+        public var service: ServiceID
+        public var directory: String
+        public init(_ service: ServiceID, _ directory: String) { self.service = service; self.directory = directory }
+    }
+    /// Every app of the stack in start order: backend, frontend, then the extra apps.
+    public var apps: [App]
     public var migrationsDirectory: String?
     public var seedsDirectory: String?
     public var envFile: String?
 
-    public init(backendDirectory: String?, frontendDirectory: String?, migrationsDirectory: String?,
-                seedsDirectory: String?, envFile: String?) {
-        self.backendDirectory = backendDirectory.map(WatchLayout.normalize)
-        self.frontendDirectory = frontendDirectory.map(WatchLayout.normalize)
+    public var backendDirectory: String? { apps.first { $0.service == .backend }?.directory }
+    public var frontendDirectory: String? { apps.first { $0.service == .frontend }?.directory }
+
+    public init(apps: [App], migrationsDirectory: String?, seedsDirectory: String?, envFile: String?) {
+        self.apps = apps.map { App($0.service, WatchLayout.normalize($0.directory)) }
         self.migrationsDirectory = migrationsDirectory.map(WatchLayout.normalize)
         self.seedsDirectory = seedsDirectory.map(WatchLayout.normalize)
         self.envFile = envFile.map(WatchLayout.normalize)
     }
 
+    public init(backendDirectory: String?, frontendDirectory: String?, migrationsDirectory: String?,
+                seedsDirectory: String?, envFile: String?) {
+        let apps = [backendDirectory.map { App(.backend, $0) }, frontendDirectory.map { App(.frontend, $0) }].compactMap { $0 }
+        self.init(apps: apps, migrationsDirectory: migrationsDirectory, seedsDirectory: seedsDirectory, envFile: envFile)
+    }
+
     public init(config: Config) {
         let base = config.projectDirectory
-        self.init(backendDirectory: WatchLayout.resolve(config.backend.directory, against: base),
-                  frontendDirectory: WatchLayout.resolve(config.frontend.directory, against: base),
+        let apps = config.services.specs.compactMap { spec in
+            spec.app.flatMap { WatchLayout.resolve($0.directory, against: base) }.map { App(spec.id, $0) }
+        }
+        self.init(apps: apps,
                   migrationsDirectory: WatchLayout.resolve(config.migrationsDirectory, against: base),
                   seedsDirectory: WatchLayout.resolve(config.seedsDirectory, against: base),
                   envFile: WatchLayout.resolve(".env", against: base))
@@ -28,7 +43,7 @@ public struct WatchLayout: Sendable, Equatable {
     /// The directory trees to watch recursively, without duplicates or trees nested in another.
     public var trees: [String] {
         var unique = [String]()
-        for dir in [backendDirectory, frontendDirectory, migrationsDirectory, seedsDirectory].compactMap({ $0 })
+        for dir in apps.map(\.directory) + [migrationsDirectory, seedsDirectory].compactMap({ $0 })
         where !unique.contains(dir) {
             unique.append(dir)
         }
@@ -66,9 +81,9 @@ public struct WatchLayout: Sendable, Equatable {
 /// (reload mode, runtime) to carry it out.
 public enum WatchAction: Sendable, Hashable, CustomStringConvertible {
     /// A source file of an app service changed: reload (self) or restart it.
-    case sourceChanged(ServiceName, file: String)
+    case sourceChanged(ServiceID, file: String)
     /// A manifest or lockfile changed: run the install command, then restart.
-    case manifestChanged(ServiceName, file: String)
+    case manifestChanged(ServiceID, file: String)
     /// `.env` changed: reload and revalidate the configuration.
     case envChanged
     /// A migration changed: apply migrations, mark the reset template stale.
@@ -93,7 +108,7 @@ public enum WatchAction: Sendable, Hashable, CustomStringConvertible {
 /// - per app service, a manifest change wins over source changes (install + restart covers a reload);
 ///   the file named is the first of its kind in the batch;
 /// - one `.envChanged`, one `.migrationsChanged`, one `.seedsChanged` at most.
-/// Actions come in the order the engine should apply them: `.env`, migrations, seeds, backend, frontend.
+/// Actions come in the order the engine should apply them: `.env`, migrations, seeds, then the apps in start order.
 /// When directories nest (migrations inside the backend directory), the deepest one claims the path.
 public struct ChangeClassifier: Sendable, Equatable {
     /// File names that mean "dependencies changed", at any depth of a service directory (workspaces).
@@ -114,8 +129,8 @@ public struct ChangeClassifier: Sendable, Equatable {
         var envChanged = false
         var migration: String?
         var seed: String?
-        var source: [ServiceName: String] = [:]
-        var manifest: [ServiceName: String] = [:]
+        var source: [ServiceID: String] = [:]
+        var manifest: [ServiceID: String] = [:]
 
         for change in batch {
             let path = WatchLayout.normalize(change.path)
@@ -143,7 +158,7 @@ public struct ChangeClassifier: Sendable, Equatable {
         if envChanged { actions.append(.envChanged) }
         if let migration { actions.append(.migrationsChanged(file: migration)) }
         if let seed { actions.append(.seedsChanged(file: seed)) }
-        for service in [ServiceName.backend, .frontend] {
+        for service in layout.apps.map(\.service) {
             if let file = manifest[service] {
                 actions.append(.manifestChanged(service, file: file))
             } else if let file = source[service] {
@@ -158,12 +173,11 @@ public struct ChangeClassifier: Sendable, Equatable {
         classify(paths.map { ChangedPath($0, .modified) })
     }
 
-    private enum Target { case service(ServiceName), migrations, seeds }
+    private enum Target { case service(ServiceID), migrations, seeds }
 
     /// The deepest configured directory containing `path`.
     private func owner(of path: String) -> (target: Target, directory: String)? {
-        let candidates: [(Target, String?)] = [
-            (.service(.backend), layout.backendDirectory), (.service(.frontend), layout.frontendDirectory),
+        let candidates: [(Target, String?)] = layout.apps.map { (.service($0.service), $0.directory) } + [
             (.migrations, layout.migrationsDirectory), (.seeds, layout.seedsDirectory),
         ]
         var best: (target: Target, directory: String)?

@@ -111,8 +111,8 @@ public final class HotReloader: @unchecked Sendable {
                 envChanged(changedAt: changedAt)
             case .sourceChanged(let s, let file):
                 guard let app = engine.config.app(s) else { continue }
-                logs.appendLine(s.rawValue, "sagedev: \(relative(file)) changed; \(app.reloadMode == .self ? "the dev server reloads itself" : "restarting")")
-                if app.reloadMode == .self {
+                logs.appendLine(s.rawValue, "sagedev: \(relative(file)) changed; \(app.reload == .self ? "the dev server reloads itself" : "restarting")")
+                if app.reload == .self {
                     engine.reloadTriggered(s, file: relative(file), changedAt: changedAt)
                 } else {
                     engine.restartForReload(s, file: relative(file), action: "restart", changedAt: changedAt)
