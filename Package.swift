@@ -15,7 +15,8 @@ let package = Package(
         .target(name: "SageWire"),
         // The only module that talks to the OS.
         .target(name: "SageSystem", dependencies: ["CSageSystem"]),
-        .target(name: "SageCore", dependencies: ["SageWire", "SageSystem"]),
+        // status.schema.json documents `status --json`; a test reads it from the source tree.
+        .target(name: "SageCore", dependencies: ["SageWire", "SageSystem"], exclude: ["Daemon/status.schema.json"]),
         .target(name: "SageCLI", dependencies: ["SageCore"]),
         .executableTarget(name: "sagedev", dependencies: ["SageCLI"]),
         // Seeded generators, mutators and drivers that fuzz the decoders: the bench runs them long, the tests short.
@@ -25,7 +26,7 @@ let package = Package(
         .testTarget(name: "SageWireTests", dependencies: ["SageWire", "SageFuzz"]),
         .testTarget(name: "SageSystemTests", dependencies: ["SageSystem"]),
         .testTarget(name: "SageCoreTests", dependencies: ["SageCore"]),
-        .testTarget(name: "SageCLITests", dependencies: ["SageCLI"]),
+        .testTarget(name: "SageCLITests", dependencies: ["SageCLI", "SageCore"]),
         .testTarget(name: "IntegrationTests", dependencies: ["SageCLI", "SageCore", "SageFuzz"]),
     ],
     swiftLanguageModes: [.v6]

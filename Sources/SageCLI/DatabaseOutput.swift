@@ -21,22 +21,22 @@ enum DatabaseCLI {
 
     /// Sends a database command to the daemon, printing its steps. Returns the result, or nil after printing the
     /// failure (the caller exits 1). No daemon is exit 3.
-    static func request(_ context: CommandContext, _ command: String, _ args: [String: Any] = [:], timeout: Double,
-                        quiet: Bool = false) throws -> [String: Any]? {
+    static func request<R: ControlRequest>(_ context: CommandContext, _ request: R, timeout: Double,
+                                           quiet: Bool = false) throws -> R.Response? {
         let paths = Project.paths(context)
         guard let client = try Project.connectOrAdopt(context, paths) else { throw Project.noDaemon(paths) }
         defer { client.close() }
         let out = context.output
         do {
-            return try client.request(command, args, deadline: .after(seconds: timeout)) { event in
-                guard !quiet, event["event"] as? String == "step" else { return }
-                printStep(out, event)
+            return try client.send(request, deadline: .after(seconds: timeout)) { event in
+                guard !quiet, case .databaseStep(let step) = event else { return }
+                printStep(out, step)
             }
         } catch let f as DaemonClient.Failure {
-            out.error(out.paint("sagedev \(displayName(command)) failed", .red) + ": " + f.message)
+            out.error(out.paint("sagedev \(displayName(R.command)) failed", .red) + ": " + f.message)
             return nil
         } catch let e as SystemError where e.code == .timedOut {
-            out.error("sagedev \(displayName(command)): no answer from the daemon after \(Int(timeout)) s; the operation may still be running (see .sagedev/logs/database.log)")
+            out.error("sagedev \(displayName(R.command)): no answer from the daemon after \(Int(timeout)) s; the operation may still be running (see .sagedev/logs/database.log)")
             return nil
         }
     }
@@ -46,19 +46,33 @@ enum DatabaseCLI {
     }
 
     /// "  drop database       12 ms  DROP DATABASE sage WITH (FORCE)"
-    static func printStep(_ out: Output, _ event: [String: Any]) {
-        let name = event["name"] as? String ?? "step"
-        let ms = (event["ms"] as? Double) ?? Double(event["ms"] as? Int ?? 0)
-        let time = DatabaseStep.format(ms)
+    static func printStep(_ out: Output, _ step: DatabaseStepEvent) {
+        let time = DatabaseStep.format(step.ms)
         let pad = String(repeating: " ", count: max(0, 9 - time.count))
-        out.line("  \(name.padding(18))\(pad)\(out.paint(time, .cyan))  \(out.paint(event["detail"] as? String ?? "", .dim))")
+        out.line("  \(step.name.padding(18))\(pad)\(out.paint(time, .cyan))  \(out.paint(step.detail, .dim))")
     }
 
-    static func printJSON(_ out: Output, _ object: [String: Any]) throws {
-        var o = object; o["v"] = 1
-        let data = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes])
-        out.line(String(decoding: data, as: UTF8.self))
+    /// `--json`: the reply as one line, with the schema version `"v": 1` beside its fields.
+    static func printJSON<T: Encodable>(_ out: Output, _ value: T) throws {
+        out.line(try jsonLine(Versioned(value: value)))
     }
+}
 
-    static func milliseconds(_ v: Any?) -> Double { (v as? Double) ?? Double(v as? Int ?? 0) }
+/// A JSON document with its schema version: `{"v":1, …the value's fields}`.
+struct Versioned<T: Encodable>: Encodable {
+    var v = 1
+    var value: T
+    enum Keys: String, CodingKey { case v }
+    func encode(to encoder: any Encoder) throws {
+        try value.encode(to: encoder)
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(v, forKey: .v)
+    }
+}
+
+/// One line of JSON with sorted keys.
+func jsonLine<T: Encodable>(_ value: T) throws -> String {
+    let e = JSONEncoder()
+    e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try e.encode(value), as: UTF8.self)
 }

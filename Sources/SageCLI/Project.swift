@@ -69,21 +69,19 @@ final class ProgressView: @unchecked Sendable {
 
     init(output: Output, services: [ServiceID]) { self.output = output; self.services = services }
 
-    func handle(_ event: [String: Any]) {
-        switch event["event"] as? String {
-        case "progress":
-            guard let name = event["service"] as? String, services.contains(ServiceID(name)) else { return }
-            let s = ServiceID(name)
-            let state = event["state"] as? String ?? "?"
-            let reason = event["reason"] as? String ?? ""
-            let ms = event["elapsedMs"] as? Int ?? 0
+    func handle(_ event: ControlEvent) {
+        switch event {
+        case .progress(let p):
+            let s = p.service
+            guard services.contains(s) else { return }
+            let name = p.service.rawValue, state = p.state.rawValue, reason = p.reason, ms = p.elapsedMs
             states[s] = (state, reason, ms)
             if output.isTTY { redraw() } else {
                 let detail = state == "healthy" ? "healthy in \(ms) ms" : (reason == state || reason.isEmpty ? state : "\(state): \(reason)")
                 output.line("\(name): \(detail)")
             }
-        case "step":
-            let line = "\(event["step"] as? String ?? "step"): \(event["message"] as? String ?? "")"
+        case .step(let step):
+            let line = "\(step.step): \(step.message)"
             if output.isTTY { clear(); output.line(line); redraw() } else { output.line(line) }
         default: break
         }
@@ -109,11 +107,8 @@ final class ProgressView: @unchecked Sendable {
 }
 
 /// Prints the URLs of a healthy stack (passwords redacted).
-func printURLs(_ output: Output, _ status: [String: Any]) {
-    for s in status["services"] as? [[String: Any]] ?? [] {
-        guard let name = s["name"] as? String, let url = s["url"] as? String else { continue }
-        output.line("  \(name.padding(9)) \(url)")
-    }
+func printURLs(_ output: Output, _ status: StatusReport) {
+    for s in status.services { if let url = s.url { output.line("  \(s.name.rawValue.padding(9)) \(url)") } }
 }
 
 /// Loads and validates the project's configuration. Every issue is printed (file:line:column: message) before

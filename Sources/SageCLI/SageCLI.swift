@@ -23,7 +23,7 @@ public enum Commands {
     static func named(_ n: String) -> (any Command.Type)? { all.first { $0.name == n } }
 }
 
-public let sagedevVersion = "0.1.0"
+
 
 public enum SageCLI {
     /// Runs sagedev with argv in the real process environment; returns the exit code.

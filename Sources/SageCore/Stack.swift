@@ -93,34 +93,34 @@ public enum Stack {
     /// Postgres connections in use (with the 80% warning from the runbook) and Valkey memory, for `status`.
     /// The query goes to the maintenance database, never the app's: a connection there would get in the way of
     /// creating the reset template from it, and it must not count itself.
-    public static func statusExtras(_ s: ServiceID, _ c: Config) -> [String: Any] {
+    public static func statusExtras(_ s: ServiceID, _ c: Config) -> ServiceExtras {
         switch c.services[s]?.kind {
         case .postgres:
             guard let conn = try? PostgresConnection.connect(
                 PostgresConnectOptions(host: dialHost(c), port: c.postgres.port, user: c.postgres.user,
                                        password: c.postgres.password, database: "postgres"),
-                deadline: .after(seconds: 1)) else { return [:] }
+                deadline: .after(seconds: 1)) else { return ServiceExtras() }
             defer { conn.close() }
             guard let r = try? conn.simpleQuery("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid(); SHOW max_connections", deadline: .after(seconds: 1)),
                   r.count == 2, let used = Int(r[0].rows.first?.first.flatMap { $0 } ?? ""),
-                  let max = Int(r[1].rows.first?.first.flatMap { $0 } ?? "") else { return [:] }
-            return ["connections": ["used": used, "max": max, "warning": max > 0 && used * 100 >= max * 80]]
+                  let max = Int(r[1].rows.first?.first.flatMap { $0 } ?? "") else { return ServiceExtras() }
+            return ServiceExtras(connections: ConnectionsStatus(used: used, max: max))
         case .valkey:
             guard let conn = try? ValkeyConnection.connect(host: dialHost(c), port: c.valkey.port, user: nil,
                                                           password: c.valkey.password.isEmpty ? nil : c.valkey.password,
                                                           deadline: .after(seconds: 1)),
-                  let reply = try? conn.command(["INFO", "memory"], deadline: .after(seconds: 1)) else { return [:] }
+                  let reply = try? conn.command(["INFO", "memory"], deadline: .after(seconds: 1)) else { return ServiceExtras() }
             defer { conn.close() }
             var info: [String: String] = [:]
-            guard let text = reply.string else { return [:] }
-            for line in text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }) {
+            guard let text = reply.string else { return ServiceExtras() }
+            for line in text.split(whereSeparator: \.isNewline) {  // "\r\n" is one Character
                 let kv = line.split(separator: ":", maxSplits: 1)
                 if kv.count == 2 { info[String(kv[0])] = String(kv[1]) }
             }
-            guard let used = info["used_memory"].flatMap({ Int($0) }) else { return [:] }
-            return ["memory": ["usedBytes": used, "usedHuman": info["used_memory_human"] ?? "\(used)B"]]
+            guard let used = info["used_memory"].flatMap({ Int($0) }) else { return ServiceExtras() }
+            return ServiceExtras(memory: MemoryStatus(usedBytes: used, usedHuman: info["used_memory_human"] ?? "\(used)B"))
         default:
-            return [:]
+            return ServiceExtras()
         }
     }
 }

@@ -28,7 +28,7 @@ import SageSystem
 
         // Malformed JSON, wrong shapes, unknown commands, wrong versions, binary junk: each gets an error reply.
         let c = try Socket.connect(unixPath: socketPath, deadline: .after(seconds: 2))
-        let replies = try exchange(c, Array("{nope\n[1,2]\n{\"v\":1,\"id\":3}\n{\"v\":1,\"id\":4,\"cmd\":\"frobnicate\"}\n{\"v\":9,\"id\":5,\"cmd\":\"ping\"}\n\u{01}\u{02}\u{ff}\n".utf8), lines: 6)
+        let replies = try exchange(c, Array("{nope\n[1,2]\n{\"v\":2,\"id\":3}\n{\"v\":2,\"id\":4,\"cmd\":\"frobnicate\"}\n{\"v\":9,\"id\":5,\"cmd\":\"ping\"}\n\u{01}\u{02}\u{ff}\n".utf8), lines: 6)
         #expect(replies.count == 6)
         #expect(replies.allSatisfy { $0.contains("\"ok\":false") })
         #expect(replies[0].contains("malformed JSON"))
@@ -44,11 +44,11 @@ import SageSystem
             var out = [UInt8]()
             for i in 0..<n {
                 switch i % 4 {
-                case 0: out += Array("{\"v\":1,\"id\":\(i),\"cmd\":\"\(UInt64.random(in: 0...UInt64.max, using: &rng))\"}\n".utf8)
+                case 0: out += Array("{\"v\":2,\"id\":\(i),\"cmd\":\"\(UInt64.random(in: 0...UInt64.max, using: &rng))\"}\n".utf8)
                 // Random bytes, never a blank line (blank lines are keep-alives the daemon ignores without a reply).
                 case 1: out += [UInt8(ascii: "#")] + (0..<Int.random(in: 0...63, using: &rng)).map { _ in UInt8.random(in: 11...255, using: &rng) } + [10]
-                case 2: out += Array("{\"v\":1,\"id\":\"x\",\"cmd\":[\(i)],\"args\":{\"services\":\"all\"}}\n".utf8)
-                default: out += Array("{\"v\":1,\"id\":\(i),\"cmd\":\"status\",\"args\":{\"services\":[\"nope\"]}}\n".utf8)
+                case 2: out += Array("{\"v\":2,\"id\":\"x\",\"cmd\":[\(i)],\"args\":{\"services\":\"all\"}}\n".utf8)
+                default: out += Array("{\"v\":2,\"id\":\(i),\"cmd\":\"logs\",\"args\":{\"services\":[\"nope\"]}}\n".utf8)
                 }
             }
             return out
@@ -67,7 +67,7 @@ import SageSystem
 
         // A client that stalls mid-line is disconnected after the stall limit.
         let staller = try Socket.connect(unixPath: socketPath, deadline: .after(seconds: 2))
-        let stalled = try exchange(staller, Array("{\"v\":1,\"cmd\":\"sta".utf8), lines: 1)
+        let stalled = try exchange(staller, Array("{\"v\":2,\"cmd\":\"sta".utf8), lines: 1)
         #expect(stalled.first?.contains("incomplete request") == true)
         #expect(try staller.read(deadline: .after(seconds: 5)).isEmpty)
 
@@ -81,7 +81,7 @@ import SageSystem
             print("refused", e.errno); sys.exit(0)
         s.settimeout(5)
         try:
-            s.sendall(b'{"v":1,"id":1,"cmd":"status"}\\n')
+            s.sendall(b'{"v":2,"id":1,"cmd":"status"}\\n')
         except OSError:
             pass
         print(s.recv(65536).decode().strip())

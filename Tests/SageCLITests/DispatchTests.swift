@@ -1,5 +1,6 @@
 import Testing
 import SageSystem
+import SageCore
 @testable import SageCLI
 
 /// Captures what a command prints.

@@ -48,38 +48,36 @@ struct DbCommand: Command {
 
     func run(_ context: CommandContext) throws -> Int32 {
         let out = context.output
-        let total: ([String: Any]) -> String = { DatabaseStep.format(DatabaseCLI.milliseconds($0["totalMs"])) }
+        let total: (DatabaseReport) -> String = { DatabaseStep.format($0.totalMs) }
         switch subcommand {
         case "snapshot":
-            guard let r = try DatabaseCLI.request(context, "db-snapshot", ["name": argument!], timeout: timeout) else { return ExitCode.failure }
+            guard let r = try DatabaseCLI.request(context, SnapshotRequest(name: argument!), timeout: timeout) else { return ExitCode.failure }
             out.line("Snapshot \(argument!) taken in \(total(r)).")
         case "restore":
             guard try DatabaseCLI.confirm(context, yes: yes, question: "Replace the database with snapshot \(argument!)? Its current data will be lost.",
                                           flagHint: "restore replaces the database's data") else { return ExitCode.failure }
-            guard let r = try DatabaseCLI.request(context, "db-restore", ["name": argument!, "keepCache": keepCache], timeout: timeout) else { return ExitCode.failure }
+            guard let r = try DatabaseCLI.request(context, RestoreSnapshotRequest(name: argument!, keepCache: keepCache), timeout: timeout) else { return ExitCode.failure }
             out.line("Restored snapshot \(argument!) in \(total(r)).")
         case "snapshots":
-            guard let r = try DatabaseCLI.request(context, "db-snapshots", timeout: timeout) else { return ExitCode.failure }
-            let list = r["snapshots"] as? [[String: Any]] ?? []
-            if json { try DatabaseCLI.printJSON(out, ["snapshots": list]); return ExitCode.success }
+            guard let r = try DatabaseCLI.request(context, ListSnapshotsRequest(), timeout: timeout) else { return ExitCode.failure }
+            let list = r.snapshots
+            if json { try DatabaseCLI.printJSON(out, r); return ExitCode.success }
             if list.isEmpty { out.line("No snapshots. Take one with 'sagedev db snapshot NAME'."); return ExitCode.success }
             let f = DateFormatter()
             f.dateFormat = "yyyy-MM-dd HH:mm:ss"
             var rows = [["NAME", "KIND", "CREATED", "SIZE"]]
             for s in list {
-                let created = DatabaseCLI.milliseconds(s["created"])
-                rows.append([s["name"] as? String ?? "?", s["kind"] as? String ?? "?",
-                             created > 0 ? f.string(from: Date(timeIntervalSince1970: created)) : "?",
-                             formatSize(s["bytes"] as? Int ?? 0)])
+                rows.append([s.name, s.kind, s.created > 0 ? f.string(from: Date(timeIntervalSince1970: s.created)) : "?",
+                             formatSize(s.bytes)])
             }
             let widths = (0..<4).map { i in rows.map { $0[i].count }.max() ?? 0 }
             for row in rows { out.line(zip(row, widths).map { $0.padding($1 + 1) }.joined(separator: " ")) }
         case "drop-snapshot":
-            guard let r = try DatabaseCLI.request(context, "db-drop-snapshot", ["name": argument!], timeout: timeout) else { return ExitCode.failure }
+            guard let r = try DatabaseCLI.request(context, DropSnapshotRequest(name: argument!), timeout: timeout) else { return ExitCode.failure }
             out.line("Dropped snapshot \(argument!) in \(total(r)).")
         case "backup":
-            guard let r = try DatabaseCLI.request(context, "db-backup", timeout: timeout) else { return ExitCode.failure }
-            out.line("Backup written to \(r["file"] as? String ?? "?") in \(total(r)).")
+            guard let r = try DatabaseCLI.request(context, BackupRequest(), timeout: timeout) else { return ExitCode.failure }
+            out.line("Backup written to \(r.file ?? "?") in \(total(r)).")
         case "restore-backup":
             var file = argument!
             if !file.hasPrefix("/") {
@@ -88,8 +86,8 @@ struct DbCommand: Command {
             }
             guard try DatabaseCLI.confirm(context, yes: yes, question: "Replace the database with the contents of \(argument!)? Its current data will be lost.",
                                           flagHint: "restore-backup replaces the database's data") else { return ExitCode.failure }
-            guard let r = try DatabaseCLI.request(context, "db-restore-backup", ["file": file, "keepCache": keepCache], timeout: timeout) else { return ExitCode.failure }
-            out.line("Restored \(r["file"] as? String ?? file) in \(total(r)).")
+            guard let r = try DatabaseCLI.request(context, RestoreBackupRequest(file: file, keepCache: keepCache), timeout: timeout) else { return ExitCode.failure }
+            out.line("Restored \(r.file ?? file) in \(total(r)).")
         default:
             throw CLIError.usage("unknown subcommand '\(subcommand)'")
         }

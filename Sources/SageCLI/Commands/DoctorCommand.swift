@@ -92,8 +92,8 @@ struct DoctorCommand: Command {
             // Services this project's daemon runs (under compose their ports belong to docker-proxy, not to a pid of ours).
             let running: Set<String> = {
                 guard let client = try? DaemonClient.connect(paths, deadline: .after(milliseconds: 500)),
-                      let status = try? client.request("status", deadline: .after(seconds: 5)) else { return [] }
-                return Set((status["services"] as? [[String: Any]] ?? []).filter { ($0["state"] as? String) != "stopped" }.compactMap { $0["name"] as? String })
+                      let status = try? client.send(StatusRequest(), deadline: .after(seconds: 5)) else { return [] }
+                return Set(status.services.filter { $0.state != .stopped }.map(\.name.rawValue))
             }()
             for s in c.services.serviceIDs {
                 guard let port = c.port(of: s) else { continue }

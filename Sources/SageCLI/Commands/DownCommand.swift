@@ -38,14 +38,33 @@ struct DownCommand: Command {
             }
             return ExitCode.success
         }
-        let result = try client.request("down", ["volumes": volumes], deadline: .after(seconds: 120))
+        let result: DownResponse
+        do {
+            result = try client.send(DownRequest(volumes: volumes), deadline: .after(seconds: 120))
+        } catch let f as DaemonClient.Failure where f.code == "version-mismatch" && !volumes {
+            // A daemon of another sagedev version cannot read our request, but it stops its stack on SIGTERM.
+            guard let pid = DaemonLauncher.isRunning(paths), ProcessSignal.terminate(pid: pid) else { throw f }
+            context.output.error("sagedev down: the daemon (pid \(pid)) runs another sagedev version; stopping it with SIGTERM")
+            guard waitForDaemonExit(paths, seconds: 120) else {
+                throw CLIError(ExitCode.failure, "the daemon (pid \(pid)) is still running 120 s after SIGTERM; see \(paths.daemonLog)")
+            }
+            context.output.line("Stopped the stack and the daemon. Data kept.")
+            return ExitCode.success
+        }
         // Wait for the daemon to let go of its lock, so that a following `up` starts a fresh one.
-        let deadline = Deadline.after(seconds: 10)
-        while DaemonLauncher.isRunning(paths) != nil && !deadline.hasPassed { _ = try? Socket.connect(unixPath: "/nonexistent", deadline: .after(milliseconds: 20)) }
-        if let err = result["error"] as? String { context.output.error("sagedev down: stopped, but deleting data failed: \(err)"); return ExitCode.failure }
-        let kept = result["runtime"] as? String == "compose" ? "in the project's named Docker volumes" : "in \(paths.data)"
-        let stopped = result["stopped"] as? [String] ?? ServiceID.standard.map(\.rawValue)
-        context.output.line("Stopped \(stopped.joined(separator: ", ")) and the daemon." + (volumes ? " Data deleted." : " Data kept \(kept)."))
+        _ = waitForDaemonExit(paths, seconds: 10)
+        if let err = result.error { context.output.error("sagedev down: stopped, but deleting data failed: \(err)"); return ExitCode.failure }
+        let kept = result.runtime == "compose" ? "in the project's named Docker volumes" : "in \(paths.data)"
+        context.output.line("Stopped \(result.stopped.map(\.rawValue).joined(separator: ", ")) and the daemon." + (volumes ? " Data deleted." : " Data kept \(kept)."))
         return ExitCode.success
+    }
+
+    private func waitForDaemonExit(_ paths: ProjectPaths, seconds: Double) -> Bool {
+        let deadline = Deadline.after(seconds: seconds)
+        while DaemonLauncher.isRunning(paths) != nil {
+            if deadline.hasPassed { return false }
+            _ = try? Socket.connect(unixPath: "/nonexistent", deadline: .after(milliseconds: 20))
+        }
+        return true
     }
 }

@@ -33,9 +33,9 @@ struct LogsCommand: Command {
         // With a daemon: its ring buffers, and a live stream for -f.
         if let client = try? DaemonClient.connect(paths) {
             do {
-                try client.request("logs", ["services": chosen.map(\.rawValue), "tail": tail, "follow": follow],
-                                   deadline: follow ? .distantFuture : .after(seconds: 30)) { e in
-                    emit(e["service"] as? String ?? "?", e["line"] as? String ?? "")
+                try client.send(LogsRequest(services: chosen.map { ServiceID($0.rawValue) }, tail: tail, follow: follow),
+                                deadline: follow ? .distantFuture : .after(seconds: 30)) { e in
+                    if case .log(let l) = e { emit(l.service, l.line) }
                 }
             } catch let f as DaemonClient.Failure where f.code == "closed" && follow {
                 return ExitCode.success  // the daemon went away (down): nothing more will come

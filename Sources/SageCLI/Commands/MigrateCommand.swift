@@ -14,11 +14,11 @@ struct MigrateCommand: Command {
     }
 
     func run(_ context: CommandContext) throws -> Int32 {
-        guard let result = try DatabaseCLI.request(context, "migrate", timeout: timeout) else { return ExitCode.failure }
-        let applied = result["applied"] as? [String] ?? []
-        let total = DatabaseStep.format(DatabaseCLI.milliseconds(result["totalMs"]))
+        guard let result = try DatabaseCLI.request(context, MigrateRequest(), timeout: timeout) else { return ExitCode.failure }
+        let applied = result.applied ?? []
+        let total = DatabaseStep.format(result.totalMs)
         context.output.line(applied.isEmpty ? "Nothing to migrate (\(total))."
-                            : "Applied \(applied.joined(separator: ", ")) in \(total); snapshot \(result["snapshot"] as? String ?? "") holds the database as it was before.")
+                            : "Applied \(applied.joined(separator: ", ")) in \(total); snapshot \(result.snapshot ?? "") holds the database as it was before.")
         return ExitCode.success
     }
 }

@@ -35,14 +35,14 @@ struct ResetDBCommand: Command {
         let paths = Project.paths(context)
         guard try DatabaseCLI.confirm(context, yes: yes, question: "Drop and recreate the database of \(paths.root)? Its data will be lost.",
                                       flagHint: "reset-db deletes the database's data") else { return ExitCode.failure }
-        let args: [String: Any] = ["keepCache": keepCache, "seed": seed, "replay": replay]
-        guard let result = try DatabaseCLI.request(context, "reset-db", args, timeout: timeout, quiet: json) else { return ExitCode.failure }
+        let request = ResetDatabaseRequest(keepCache: keepCache, seed: seed, replay: replay)
+        guard let result = try DatabaseCLI.request(context, request, timeout: timeout, quiet: json) else { return ExitCode.failure }
         if json { try DatabaseCLI.printJSON(context.output, result); return ExitCode.success }
-        let total = DatabaseCLI.milliseconds(result["totalMs"])
-        let backend = DatabaseCLI.milliseconds(result["backendStartMs"])
-        let source = result["source"] as? String == "template" ? "from template \(result["template"] as? String ?? "")"
+        let total = result.totalMs
+        let backend = result.backendStartMs ?? 0
+        let source = result.source == "template" ? "from template \(result.template ?? "")"
             : "by replaying migrations and seeds"
-        var line = "Reset database \(result["database"] as? String ?? "") \(source) in \(DatabaseStep.format(total))"
+        var line = "Reset database \(result.database ?? "") \(source) in \(DatabaseStep.format(total))"
         if backend > 0 { line += " (\(DatabaseStep.format(total - backend)) without the backend's own start of \(DatabaseStep.format(backend)))" }
         context.output.line(context.output.paint(line + ".", .green))
         return ExitCode.success

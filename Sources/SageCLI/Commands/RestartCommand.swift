@@ -20,12 +20,12 @@ struct RestartCommand: Command {
         guard let client = try Project.connectOrAdopt(context, paths) else { throw Project.noDaemon(paths) }
         let view = ProgressView(output: context.output, services: chosen)
         do {
-            try client.request("restart", ["services": chosen.map(\.rawValue)], deadline: .after(seconds: timeout), onEvent: view.handle)
+            try client.send(RestartRequest(services: chosen.map { ServiceID($0.rawValue) }), deadline: .after(seconds: timeout), onEvent: view.handle)
             context.output.line("Restarted \(chosen.map(\.rawValue).joined(separator: ", ")).")
             return ExitCode.success
         } catch let f as DaemonClient.Failure {
             context.output.error("sagedev restart failed: \(f.message)")
-            for l in f.result?["logTail"] as? [String] ?? [] { context.output.error("  " + l) }
+            for l in f.error.logTail ?? [] { context.output.error("  " + l) }
             return ExitCode.failure
         }
     }

@@ -14,8 +14,8 @@ struct SeedCommand: Command {
     }
 
     func run(_ context: CommandContext) throws -> Int32 {
-        guard let result = try DatabaseCLI.request(context, "seed", timeout: timeout) else { return ExitCode.failure }
-        context.output.line("Seeded database \(result["database"] as? String ?? "") in \(DatabaseStep.format(DatabaseCLI.milliseconds(result["totalMs"]))).")
+        guard let result = try DatabaseCLI.request(context, SeedRequest(), timeout: timeout) else { return ExitCode.failure }
+        context.output.line("Seeded database \(result.database ?? "") in \(DatabaseStep.format(result.totalMs)).")
         return ExitCode.success
     }
 }

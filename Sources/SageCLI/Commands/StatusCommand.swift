@@ -17,51 +17,44 @@ struct StatusCommand: Command {
     func run(_ context: CommandContext) throws -> Int32 {
         let paths = Project.paths(context)
         guard let client = try Project.connectOrAdopt(context, paths) else {
-            if json { context.output.line("{\"v\":1,\"running\":false,\"directory\":\(jsonString(paths.root))}") }
+            if json { context.output.line(StatusDocument(directory: paths.root, report: nil).json) }
             throw Project.noDaemon(paths)
         }
-        let status = try client.request("status", deadline: .after(seconds: 10))
-        let healthy = status["healthy"] as? Bool ?? false
+        let status = try client.send(StatusRequest(), deadline: .after(seconds: 10))
         if json {
-            var s = status; s["v"] = 1; s["running"] = true
-            let data = try JSONSerialization.data(withJSONObject: s, options: [.sortedKeys, .withoutEscapingSlashes])
-            context.output.line(String(decoding: data, as: UTF8.self))
+            context.output.line(StatusDocument(directory: paths.root, report: status).json)
         } else {
             printTable(context.output, status)
         }
-        return healthy ? ExitCode.success : ExitCode.failure
+        return status.healthy ? ExitCode.success : ExitCode.failure
     }
 
-    func printTable(_ out: Output, _ status: [String: Any]) {
-        let daemon = status["daemon"] as? [String: Any] ?? [:]
-        out.line("project \(status["project"] as? String ?? "?") · runtime \(status["runtime"] as? String ?? "?") · daemon pid \(daemon["pid"] as? Int ?? 0), up \(duration(daemon["uptimeSeconds"] as? Double ?? 0))")
-        if let why = status["runtimeReason"] as? String, !why.isEmpty { out.line(out.paint("runtime \(status["runtime"] as? String ?? "?") because \(why)", .dim)) }
+    func printTable(_ out: Output, _ status: StatusReport) {
+        out.line("project \(status.project) · runtime \(status.runtime) · daemon pid \(status.daemon.pid), up \(duration(status.daemon.uptimeSeconds))")
+        if !status.runtimeReason.isEmpty { out.line(out.paint("runtime \(status.runtime) because \(status.runtimeReason)", .dim)) }
         var rows = [["SERVICE", "STATE", "HEALTH", "URL", "PID", "UPTIME", "RESTARTS"]]
         var notes: [String] = []
-        for s in status["services"] as? [[String: Any]] ?? [] {
-            let name = s["name"] as? String ?? "?"
-            let health = s["health"] as? [String: Any]
-            let latency = (health?["latencyMs"] as? Double).map { String(format: "%.1f ms", $0) } ?? "-"
-            let pid = (s["pid"] as? Int).map(String.init) ?? (s["container"] as? String ?? "-")
-            rows.append([name, s["state"] as? String ?? "?", health.map { "\($0["outcome"] as? String ?? "?") \(latency)" } ?? "-",
-                         s["url"] as? String ?? "", pid, (s["uptimeSeconds"] as? Double).map(duration) ?? "-",
-                         String(s["restarts"] as? Int ?? 0)])
-            let state = s["state"] as? String ?? ""
-            if state != "healthy", let reason = s["reason"] as? String { notes.append("\(name): \(reason)") }
-            if let e = s["lastExit"] as? [String: Any] {
-                notes.append("\(name): last exit \(e["signalName"] as? String ?? (e["code"].map { "code \($0)" } ?? "?"))")
+        for s in status.services {
+            let name = s.name.rawValue
+            let latency = s.health.map { String(format: "%.1f ms", $0.latencyMs) } ?? "-"
+            let pid = s.pid.map(String.init) ?? (s.container ?? "-")
+            rows.append([name, s.state.rawValue, s.health.map { "\($0.outcome.rawValue) \(latency)" } ?? "-",
+                         s.url ?? "", pid, s.uptimeSeconds.map(duration) ?? "-", String(s.restarts)])
+            if s.state != .healthy { notes.append("\(name): \(s.reason)") }
+            if let e = s.lastExit {
+                notes.append("\(name): last exit \(e.signalName ?? (e.code.map { "code \($0)" } ?? "?"))")
             }
-            if let deps = s["dependencyOutage"] as? [String] { notes.append("\(name): waiting on \(deps.joined(separator: ", ")) (dependency outage)") }
-            if let c = s["connections"] as? [String: Any], let used = c["used"] as? Int, let max = c["max"] as? Int {
-                let line = "\(name): \(used)/\(max) connections in use"
-                notes.append(c["warning"] as? Bool == true ? out.paint(line + " — at or over 80% of max_connections: look for leaked pools or raise max_connections", .yellow) : line)
+            if let deps = s.dependencyOutage { notes.append("\(name): waiting on \(deps.map(\.rawValue).joined(separator: ", ")) (dependency outage)") }
+            if let c = s.connections {
+                let line = "\(name): \(c.used)/\(c.max) connections in use"
+                notes.append(c.warning ? out.paint(line + " — at or over 80% of max_connections: look for leaked pools or raise max_connections", .yellow) : line)
             }
-            if let m = s["memory"] as? [String: Any], let used = m["usedHuman"] as? String { notes.append("\(name): memory used \(used)") }
-            if let r = s["reload"] as? [String: Any], let file = r["file"] as? String {
-                let took = (r["healthyMs"] as? Int).map { ", healthy \($0) ms after the change" } ?? ""
-                notes.append("\(name): \(r["outcome"] as? String ?? "reloading") after a change to \(file) (\(r["action"] as? String ?? "")\(took); \(r["count"] as? Int ?? 0) reload\(r["count"] as? Int == 1 ? "" : "s"))")
+            if let m = s.memory { notes.append("\(name): memory used \(m.usedHuman)") }
+            if let r = s.reload {
+                let took = r.healthyMs.map { ", healthy \($0) ms after the change" } ?? ""
+                notes.append("\(name): \(r.outcome) after a change to \(r.file) (\(r.action)\(took); \(r.count) reload\(r.count == 1 ? "" : "s"))")
             }
-            if let tail = s["logTail"] as? [String], !tail.isEmpty {
+            if let tail = s.logTail, !tail.isEmpty {
                 notes.append("\(name): last log lines:\n" + tail.map { "      " + $0 }.joined(separator: "\n"))
             }
         }
@@ -77,10 +70,8 @@ struct StatusCommand: Command {
             out.line(String(line.dropLast()))
         }
         for n in notes { out.line("  " + n) }
-        if let w = status["watch"] as? [String: Any] {
-            if let problem = w["problem"] as? String { out.line(out.paint("  watch: \(problem)", .yellow)) }
-            else if w["enabled"] as? Bool == false { out.line("  watch: off (--no-watch)") }
-        }
+        if let problem = status.watch.problem { out.line(out.paint("  watch: \(problem)", .yellow)) }
+        else if !status.watch.enabled { out.line("  watch: off (--no-watch)") }
     }
 }
 
@@ -89,9 +80,4 @@ func duration(_ s: Double) -> String {
     if t < 60 { return "\(t)s" }
     if t < 3600 { return "\(t / 60)m\(t % 60)s" }
     return "\(t / 3600)h\(t % 3600 / 60)m"
-}
-
-func jsonString(_ s: String) -> String {
-    (try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes]))
-        .map { String(decoding: $0.dropFirst().dropLast(), as: UTF8.self) } ?? "\"\""
 }

@@ -43,15 +43,15 @@ struct UpCommand: Command {
         if started { out.error("sagedev: started the daemon for \(paths.root)") }
         let view = ProgressView(output: out, services: services)
         do {
-            let result = try client.request("up", ["services": names.isEmpty ? [] : services.map(\.rawValue), "watch": watch],
-                                            deadline: .after(seconds: timeout), onEvent: view.handle)
-            out.line(out.paint("The Sage stack is up", .green) + " (runtime \(result["runtime"] as? String ?? "?")):")
+            let result = try client.send(UpRequest(services: names.isEmpty ? [] : services, watch: watch),
+                                         deadline: .after(seconds: timeout), onEvent: view.handle)
+            out.line(out.paint("The Sage stack is up", .green) + " (runtime \(result.runtime)):")
             printURLs(out, result)
             return ExitCode.success
         } catch let f as DaemonClient.Failure {
-            out.error(out.paint("sagedev up failed", .red) + ": " + (f.result?["failed"] as? String).map { "\($0): " }.orEmpty + f.message)
-            if let tail = f.result?["logTail"] as? [String], !tail.isEmpty {
-                out.error("last \(tail.count) log lines of \(f.result?["failed"] as? String ?? "the service"):")
+            out.error(out.paint("sagedev up failed", .red) + ": " + f.error.service.map { "\($0): " }.orEmpty + f.message)
+            if let tail = f.error.logTail, !tail.isEmpty {
+                out.error("last \(tail.count) log lines of \(f.error.service?.rawValue ?? "the service"):")
                 for l in tail { out.error("  " + l) }
             }
             if f.code == "port-conflict" { out.error("nothing was started.") }

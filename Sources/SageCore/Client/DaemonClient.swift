@@ -4,11 +4,14 @@ import SageSystem
 
 /// The client side of the control socket: one request, its streamed events, its final reply.
 public final class DaemonClient: @unchecked Sendable {
-    public struct Failure: Error, @unchecked Sendable, CustomStringConvertible {
-        public var code: String
-        public var message: String
-        public var result: [String: Any]?
+    /// A request that did not succeed: the daemon's error (its code, message and details), or the connection's.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var error: ControlError
+        public var code: String { error.code }
+        public var message: String { error.message }
         public var description: String { message }
+        public init(code: String, message: String) { error = ControlError(code: code, message: message) }
+        public init(_ error: ControlError) { self.error = error }
     }
 
     private let socket: Socket
@@ -22,31 +25,46 @@ public final class DaemonClient: @unchecked Sendable {
         DaemonClient(socket: try Socket.connect(unixPath: paths.socket, deadline: deadline))
     }
 
-    /// Sends a command and returns its result, calling `onEvent` for each streamed event.
-    /// A reply with ok=false throws `Failure` (carrying any result the daemon attached).
+    /// Sends a request and returns its reply, calling `onEvent` for each event streamed before it.
+    /// A failed request throws `Failure`; so does a daemon of another protocol version (the message says what to do).
     @discardableResult
-    public func request(_ cmd: String, _ args: [String: Any] = [:], deadline: Deadline = .after(seconds: 30),
-                        onEvent: ([String: Any]) -> Void = { _ in }) throws -> [String: Any] {
+    public func send<R: ControlRequest>(_ request: R, deadline: Deadline = .after(seconds: 30),
+                                        onEvent: (ControlEvent) -> Void = { _ in }) throws -> R.Response {
         let id = nextID; nextID += 1
-        try socket.write(ControlProtocol.encode(["id": id, "cmd": cmd, "args": args]), deadline: deadline)
+        try socket.write(ControlProtocol.line(RequestEnvelope(id: id, args: request)), deadline: deadline)
+        let decoder = ControlProtocol.decoder()
         while true {
-            let msg = try readMessage(deadline: deadline)
-            if msg["event"] != nil { onEvent(msg); continue }
-            if let ok = msg["ok"] as? Bool {
-                if ok { return msg["result"] as? [String: Any] ?? [:] }
-                let e = msg["error"] as? [String: Any]
-                throw Failure(code: e?["code"] as? String ?? "error", message: e?["message"] as? String ?? "the daemon reported an error",
-                              result: msg["result"] as? [String: Any])
+            let line = try readLine(deadline: deadline)
+            guard let header = try? decoder.decode(IncomingHeader.self, from: line) else {
+                throw Failure(code: "bad-reply", message: "the daemon sent a line that is not a JSON object: \(String(decoding: line.prefix(120), as: UTF8.self))")
+            }
+            if let v = header.v, v != ControlProtocol.version {
+                throw Failure(code: "version-mismatch", message: ControlProtocol.mismatchMessage(daemonProtocol: v, daemonVersion: header.sagedev))
+            }
+            // Replies to other requests (a null id: a refusal of the whole connection) are for us too.
+            if let other = header.id, other != id { continue }
+            if header.event != nil {
+                // An event of a kind this client does not know is skipped.
+                if let e = try? decoder.decode(ControlEvent.self, from: line) { onEvent(e) }
+                continue
+            }
+            guard let ok = header.ok else { continue }
+            do {
+                if ok { return try decoder.decode(IncomingResult<R.Response>.self, from: line).result }
+                throw Failure(try decoder.decode(IncomingError.self, from: line).error)
+            } catch let e as DecodingError {
+                throw Failure(code: "bad-reply", message: "the daemon's reply to \(R.command) does not fit: \(ControlProtocol.explain(e))")
             }
         }
     }
 
-    private func readMessage(deadline: Deadline) throws -> [String: Any] {
+    private func readLine(deadline: Deadline) throws -> Data {
         while true {
             if let nl = buffer.firstIndex(of: 10) {
-                let line = buffer[..<nl]
-                defer { buffer.removeSubrange(...nl) }
-                return try ControlProtocol.decode(line)
+                let line = Data(buffer[..<nl])
+                buffer.removeSubrange(...nl)
+                if line.allSatisfy({ $0 == 32 || $0 == 13 || $0 == 9 }) { continue }
+                return line
             }
             let chunk = try socket.read(deadline: deadline)
             if chunk.isEmpty { throw Failure(code: "closed", message: "the daemon closed the connection (see .sagedev/logs/daemon.log)") }
@@ -81,10 +99,10 @@ public enum DaemonLauncher {
                 let written = (try? log?.readToEnd()) ?? Data()
                 try? log?.close()
                 let tail = String(decoding: written, as: UTF8.self).split(separator: "\n").suffix(5).joined(separator: "\n")
-                throw DaemonClient.Failure(code: "daemon-exited", message: "the daemon exited (\(status)) while starting:\n\(tail)", result: nil)
+                throw DaemonClient.Failure(code: "daemon-exited", message: "the daemon exited (\(status)) while starting:\n\(tail)")
             }
         }
-        throw DaemonClient.Failure(code: "timeout", message: "the daemon did not open \(paths.socket) in time; see \(paths.daemonLog)", result: nil)
+        throw DaemonClient.Failure(code: "timeout", message: "the daemon did not open \(paths.socket) in time; see \(paths.daemonLog)")
     }
 
     /// Whether a daemon holds the project's lock (even if its socket does not answer).

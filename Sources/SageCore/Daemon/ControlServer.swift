@@ -6,7 +6,7 @@ import SageSystem
 /// Accepts control connections on the project's Unix socket. Refuses other uids (SO_PEERCRED), caps request lines at
 /// 1 MiB, disconnects stalled clients, and never lets one client's garbage reach the engine.
 public final class ControlServer: @unchecked Sendable {
-    public typealias Handler = @Sendable (_ request: [String: Any], _ connection: ControlConnection) -> Void
+    public typealias Handler = @Sendable (_ request: ControlRequestLine, _ connection: ControlConnection) -> Void
 
     let listener: Listener
     let queue: DispatchQueue
@@ -42,7 +42,7 @@ public final class ControlServer: @unchecked Sendable {
         while let socket = try? listener.accept() {
             // Only the user who owns the daemon may drive it.
             if let cred = try? socket.peerCredentials(), cred.uid != geteuid() {
-                var reply = ControlProtocol.encode(ControlProtocol.error(id: nil, code: "forbidden",
+                var reply = ControlProtocol.line(ReplyEnvelope.failure(id: nil, "forbidden",
                     "this daemon belongs to uid \(geteuid()); uid \(cred.uid) may not use it"))
                 _ = FileDescriptor.writeAll(socket.fd, &reply)
                 socket.close()
@@ -55,7 +55,21 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     fileprivate func closed(_ c: ControlConnection) { connections[ObjectIdentifier(c)] = nil }
-    fileprivate func dispatch(_ request: [String: Any], from c: ControlConnection) { handler(request, c) }
+    fileprivate func dispatch(_ request: ControlRequestLine, from c: ControlConnection) { handler(request, c) }
+}
+
+/// A request line whose envelope has been read: its id and command; its arguments are decoded by the command's
+/// handler, which knows their type.
+public struct ControlRequestLine: Sendable {
+    public let id: Int?
+    public let command: String
+    let bytes: Data
+
+    /// The request's arguments as `R`, or why they are not.
+    func arguments<R: ControlRequest>(_ type: R.Type) throws -> R {
+        do { return try ControlProtocol.decoder().decode(RequestArguments<R>.self, from: bytes).args }
+        catch { throw ControlProtocol.DecodeError(description: "the arguments of \"\(R.command)\" do not fit: \(ControlProtocol.explain(error))") }
+    }
 }
 
 /// One client. Reads lines; writes replies without blocking the daemon (a client that stops reading is dropped once
@@ -100,15 +114,15 @@ public final class ControlConnection: @unchecked Sendable {
     }
 
     /// Sends a message (from any thread).
-    public func send(_ object: [String: Any]) {
-        let bytes = ControlProtocol.encode(object)
+    func send<T: Encodable>(_ message: T) {
+        let bytes = ControlProtocol.line(message)
         server?.queue.async { self.enqueue(bytes) }
     }
 
     /// Sends a message, then runs `written` once everything queued so far has reached the socket (or the client
     /// has gone): for a last reply before the daemon exits.
-    public func send(_ object: [String: Any], whenWritten written: @escaping @Sendable () -> Void) {
-        let bytes = ControlProtocol.encode(object)
+    func send<T: Encodable>(_ message: T, whenWritten written: @escaping @Sendable () -> Void) {
+        let bytes = ControlProtocol.line(message)
         server?.queue.async {
             if self.isClosed { written(); return }
             self.afterWrite.append(written)
@@ -155,7 +169,7 @@ public final class ControlConnection: @unchecked Sendable {
             if isClosed { return }
         }
         if inbox.count > ControlProtocol.maxLineBytes {
-            enqueue(ControlProtocol.encode(ControlProtocol.error(id: nil, code: "too-large",
+            enqueue(ControlProtocol.line(ReplyEnvelope.failure(id: nil, "too-large",
                 "request line over \(ControlProtocol.maxLineBytes) bytes; closing the connection")))
             close(); return
         }
@@ -168,7 +182,7 @@ public final class ControlConnection: @unchecked Sendable {
         guard !inbox.isEmpty, let server else { return }
         let item = DispatchWorkItem { [weak self] in
             guard let self, !self.inbox.isEmpty else { return }
-            self.enqueue(ControlProtocol.encode(ControlProtocol.error(id: nil, code: "timeout", "incomplete request line; closing the connection")))
+            self.enqueue(ControlProtocol.line(ReplyEnvelope.failure(id: nil, "timeout", "incomplete request line; closing the connection")))
             self.close()
         }
         stallTimer = item
@@ -176,17 +190,22 @@ public final class ControlConnection: @unchecked Sendable {
     }
 
     private func handleLine(_ line: ArraySlice<UInt8>) {
-        let request: [String: Any]
+        let bytes = Data(line)
+        let header: RequestHeader
         // Replies go through `send` (queued) like every command's, so a client gets them in request order.
-        do { request = try ControlProtocol.decode(line) } catch {
-            send(ControlProtocol.error(id: nil, code: "bad-request", "\(error)"))
+        do { header = try ControlProtocol.decoder().decode(RequestHeader.self, from: bytes) } catch {
+            send(ReplyEnvelope.failure(id: nil, "bad-request", ControlProtocol.explain(error)))
             return
         }
-        guard request["cmd"] is String else {
-            send(ControlProtocol.error(id: request["id"] as? Int, code: "bad-request", "a request needs a \"cmd\" string"))
+        if let v = header.v, v != ControlProtocol.version {
+            send(ReplyEnvelope.failure(id: header.id, "version-mismatch", ControlProtocol.unsupportedMessage(v)))
             return
         }
-        server?.dispatch(request, from: self)
+        guard let cmd = header.cmd else {
+            send(ReplyEnvelope.failure(id: header.id, "bad-request", "a request needs a \"cmd\" string"))
+            return
+        }
+        server?.dispatch(ControlRequestLine(id: header.id, command: cmd, bytes: bytes), from: self)
     }
 
     func close() {

@@ -4,7 +4,7 @@ import Dispatch
 import SageSystem
 
 /// Extra per-service facts for `status` that need a connection (Postgres connections in use, Valkey memory).
-public typealias StatusExtras = @Sendable (ServiceID, Config) -> [String: Any]
+public typealias StatusExtras = @Sendable (ServiceID, Config) -> ServiceExtras
 
 /// The per-project daemon: holds the lock, the control socket and the engine, and answers commands.
 public final class Daemon: @unchecked Sendable {
@@ -16,19 +16,19 @@ public final class Daemon: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private let extras: StatusExtras?
     private var signalSources: [DispatchSourceSignal] = []
-    /// Commands added by later layers (database, watcher): name → handler.
-    private var extraCommands: [String: @Sendable ([String: Any], ControlConnection) -> Void] = [:]
+    /// The control commands: name → handler (see `handle(_:_:)`).
+    private var commands: [String: @Sendable (ControlRequestLine, ControlConnection) -> Void] = [:]
     public var onShutdown: (@Sendable () -> Void)?
     /// Postgres connections and Valkey memory, refreshed every 2 s in the background so that `status` answers
     /// without opening a database connection of its own.
-    private struct ExtrasBox: @unchecked Sendable { var values: [ServiceID: [String: Any]] = [:]; var at: Double = 0 }
+    private struct ExtrasBox: Sendable { var values: [ServiceID: ServiceExtras] = [:]; var at: Double = 0 }
     private let extrasCache = Locked(ExtrasBox())
     private var extrasTimer: DispatchSourceTimer?
 
     private func refreshExtras() {
         guard let extras else { return }
         let c = engine.config
-        var values: [ServiceID: [String: Any]] = [:]
+        var values: [ServiceID: ServiceExtras] = [:]
         for snap in engine.snapshot() where snap.supervisor.state == .healthy {
             let v = extras(snap.service, c)
             if !v.isEmpty { values[snap.service] = v }
@@ -67,17 +67,15 @@ public final class Daemon: @unchecked Sendable {
         try? lock.writeOwner(pid: getpid())
         self.lock = lock
         self.paths = paths; self.engine = engine; self.extras = extras
+        registerStackCommands()
     }
 
-    public func register(_ command: String, _ handler: @escaping @Sendable ([String: Any], ControlConnection) -> Void) {
-        extraCommands[command] = handler
-    }
 
     /// Serves until `down` or SIGTERM/SIGINT. Returns the exit code.
     public func run() throws -> Int32 {
         engine.adoptRunning()
-        let server = try ControlServer(path: paths.socket, queue: serverQueue, stallSeconds: stallSeconds) { [weak self] req, conn in
-            self?.handle(req, conn)
+        let server = try ControlServer(path: paths.socket, queue: serverQueue, stallSeconds: stallSeconds) { [weak self] line, conn in
+            self?.dispatch(line, conn)
         }
         self.server = server
         server.start()
@@ -118,89 +116,105 @@ public final class Daemon: @unchecked Sendable {
 
     // MARK: commands
 
-    private func handle(_ req: [String: Any], _ conn: ControlConnection) {
-        // Request ids are integers; anything else is answered with a null id.
-        let id = req["id"] as? Int
-        let cmd = req["cmd"] as? String ?? ""
-        let args = req["args"] as? [String: Any] ?? [:]
-        @Sendable func reply(_ result: [String: Any]) { conn.send(["id": id ?? NSNull(), "ok": true, "result": result]) }
-        @Sendable func fail(_ code: String, _ message: String) { conn.send(ControlProtocol.error(id: id, code: code, message)) }
-        let services: [ServiceID]
-        do { services = try parseServices(args["services"]) } catch { fail("bad-request", "\(error)"); return }
-
-        switch cmd {
-        case "ping":
-            reply(["pid": Int(getpid()), "project": engine.config.projectName, "runtime": engine.runtime.kind])
-        case "status":
-            DispatchQueue.global().async { reply(self.statusJSON()) }
-        case "up", "start":
-            DispatchQueue.global().async { self.bringUp(services, id: id, conn) }
-        case "restart":
-            DispatchQueue.global().async {
-                if let conflict = self.engine.restart(services) { fail("port-conflict", conflict); return }
-                self.awaitHealthy(services, id: id, conn)
-            }
-        case "stop":
-            DispatchQueue.global().async {
-                self.engine.stop(services)
-                reply(["stopped": services.map(\.rawValue)])
-            }
-        case "down":
-            let volumes = args["volumes"] as? Bool ?? false
-            DispatchQueue.global().async {
-                let all = self.engine.config.services.serviceIDs
-                self.engine.stop(all)
-                var result: [String: Any] = ["stopped": all.map(\.rawValue), "volumesRemoved": false,
-                                             "runtime": self.engine.runtime.kind]
-                if volumes {
-                    do { try self.engine.runtime.removeData(config: self.engine.config); result["volumesRemoved"] = true }
-                    catch { result["error"] = "\(error)" }
-                }
-                // The socket closes only once the reply has been written.
-                conn.send(["id": id ?? NSNull(), "ok": true, "result": result]) {
-                    DispatchQueue.global().async { self.shutdown(stopServices: false) }
-                }
-            }
-        case "logs":
-            streamLogs(services, tail: args["tail"] as? Int ?? 100, follow: args["follow"] as? Bool ?? false, id: id, conn)
-        case "shutdown":
-            conn.send(["id": id ?? NSNull(), "ok": true, "result": [String: Any]()]) {
-                DispatchQueue.global().async { self.shutdown(stopServices: false) }
-            }
-        default:
-            if let h = extraCommands[cmd] { h(req, conn); return }
-            let known = ["ping", "status", "up", "restart", "stop", "down", "logs", "shutdown"] + extraCommands.keys.sorted()
-            fail("unknown-command", "unknown command \"\(cmd.prefix(64))\"; this daemon knows: \(known.joined(separator: ", "))")
+    /// Registers the handler of one request type. It runs on the control queue: work that takes time moves elsewhere.
+    /// A request whose arguments do not decode is answered with a bad-request error and never reaches it.
+    public func handle<R: ControlRequest>(_ type: R.Type, _ handler: @escaping @Sendable (R, ControlReply<R.Response>) -> Void) {
+        commands[R.command] = { line, connection in
+            let reply = ControlReply<R.Response>(id: line.id, connection: connection)
+            let request: R
+            do { request = try line.arguments(R.self) } catch { reply.fail("bad-request", "\(error)"); return }
+            handler(request, reply)
         }
+    }
+
+    private func dispatch(_ line: ControlRequestLine, _ conn: ControlConnection) {
+        guard let h = commands[line.command] else {
+            conn.send(ReplyEnvelope.failure(id: line.id, "unknown-command",
+                "unknown command \"\(line.command.prefix(64))\"; this daemon knows: \(commands.keys.sorted().joined(separator: ", "))"))
+            return
+        }
+        h(line, conn)
     }
 
     struct BadServices: Error, CustomStringConvertible { var description: String }
 
-    /// The named services in start order (all of them when none is named).
-    private func parseServices(_ v: Any?) throws -> [ServiceID] {
+    /// The services a request names (all when none), in start order.
+    func services(_ ids: [ServiceID]) throws -> [ServiceID] {
         let known = engine.config.services.serviceIDs
-        guard let list = v as? [String], !list.isEmpty else { return known }
-        for n in list where !known.contains(ServiceID(n)) {
-            throw BadServices(description: "unknown service \"\(n)\"; the services are \(known.map(\.rawValue).joined(separator: ", "))")
+        guard !ids.isEmpty else { return known }
+        for id in ids where !known.contains(id) {
+            throw BadServices(description: "unknown service \"\(id.rawValue.prefix(64))\"; the services are \(known.map(\.rawValue).joined(separator: ", "))")
         }
-        return known.filter { list.contains($0.rawValue) }
+        return known.filter { ids.contains($0) }
     }
 
-    private func bringUp(_ services: [ServiceID], id: Int?, _ conn: ControlConnection) {
+    private func registerStackCommands() {
+        handle(PingRequest.self) { [unowned self] _, reply in
+            reply.succeed(PingResponse(pid: Int(getpid()), project: engine.config.projectName, runtime: engine.runtime.kind,
+                                       sagedev: sagedevVersion, protocol: ControlProtocol.version))
+        }
+        handle(StatusRequest.self) { [unowned self] _, reply in
+            DispatchQueue.global().async { reply.succeed(self.statusReport()) }
+        }
+        handle(UpRequest.self) { [unowned self] request, reply in
+            let services: [ServiceID]
+            do { services = try self.services(request.services) } catch { reply.fail("bad-request", "\(error)"); return }
+            DispatchQueue.global().async { self.bringUp(services, reply) }
+        }
+        handle(RestartRequest.self) { [unowned self] request, reply in
+            let services: [ServiceID]
+            do { services = try self.services(request.services) } catch { reply.fail("bad-request", "\(error)"); return }
+            DispatchQueue.global().async {
+                if let conflict = self.engine.restart(services) { reply.fail("port-conflict", conflict); return }
+                self.awaitHealthy(services, reply)
+            }
+        }
+        handle(StopRequest.self) { [unowned self] request, reply in
+            let services: [ServiceID]
+            do { services = try self.services(request.services) } catch { reply.fail("bad-request", "\(error)"); return }
+            DispatchQueue.global().async {
+                self.engine.stop(services)
+                reply.succeed(StopResponse(stopped: services))
+            }
+        }
+        handle(DownRequest.self) { [unowned self] request, reply in
+            DispatchQueue.global().async {
+                let all = self.engine.config.services.serviceIDs
+                self.engine.stop(all)
+                var result = DownResponse(stopped: all, volumesRemoved: false, runtime: self.engine.runtime.kind)
+                if request.volumes {
+                    do { try self.engine.runtime.removeData(config: self.engine.config); result.volumesRemoved = true }
+                    catch { result.error = "\(error)" }
+                }
+                // The socket closes only once the reply has been written.
+                reply.succeed(result) { DispatchQueue.global().async { self.shutdown(stopServices: false) } }
+            }
+        }
+        handle(LogsRequest.self) { [unowned self] request, reply in
+            let services: [ServiceID]
+            do { services = try self.services(request.services) } catch { reply.fail("bad-request", "\(error)"); return }
+            self.streamLogs(services, tail: max(0, request.tail), follow: request.follow, reply)
+        }
+        handle(ShutdownRequest.self) { [unowned self] _, reply in
+            reply.succeed(EmptyResponse()) { DispatchQueue.global().async { self.shutdown(stopServices: false) } }
+        }
+    }
+
+    private func bringUp(_ services: [ServiceID], _ reply: ControlReply<StatusReport>) {
         // Starting a service means starting what it depends on.
         let graph = engine.config.services
         var all = Set(services)
         for s in services { all.formUnion(graph.dependencies(of: s)) }
         let wanted = graph.serviceIDs.filter { all.contains($0) }
         if let conflict = engine.up(wanted) {
-            conn.send(ControlProtocol.error(id: id, code: "port-conflict", conflict))
+            reply.fail("port-conflict", conflict)
             return
         }
-        awaitHealthy(wanted, id: id, conn)
+        awaitHealthy(wanted, reply)
     }
 
     /// Streams progress to the client until every service is healthy or one gave up.
-    private func awaitHealthy(_ services: [ServiceID], id: Int?, _ conn: ControlConnection) {
+    private func awaitHealthy(_ services: [ServiceID], _ reply: ControlReply<StatusReport>) {
         let finished = Locked(false)
         let token = Locked<Int?>(nil)
         // Runs after every engine notice (and once at the start): the engine notifies on every state change, so
@@ -210,53 +224,45 @@ public final class Daemon: @unchecked Sendable {
             let outcome = self.engine.upOutcome(services)
             guard outcome.done, finished.withValue({ let was = $0; $0 = true; return !was }) else { return }
             if let t = token.current { self.engine.stopObserving(t) }
-            var result = self.statusJSON()
             if let (svc, why) = outcome.failure {
-                result["failed"] = svc?.rawValue ?? "database"
-                result["reason"] = why
-                result["logTail"] = self.engine.logs.tailIncludingFile(svc?.rawValue ?? "database", 20)
-                conn.send(["id": id ?? NSNull(), "ok": false, "error": ["code": "unhealthy", "message": why], "result": result])
+                let name = svc?.rawValue ?? "database"
+                reply.fail(ControlError(code: "unhealthy", message: why, service: ServiceID(name),
+                                        logTail: self.engine.logs.tailIncludingFile(name, 20)))
             } else {
-                conn.send(["id": id ?? NSNull(), "ok": true, "result": result])
+                reply.succeed(self.statusReport())
             }
         }
         let observer = engine.observe { notice in
-            switch notice {
-            case .changed(let s, let st, let reason, let ms):
-                conn.send(["id": id ?? NSNull(), "event": "progress", "service": s.rawValue, "state": st.rawValue,
-                           "reason": reason, "elapsedMs": ms])
-            case .step(let name, let message):
-                conn.send(["id": id ?? NSNull(), "event": "step", "step": name, "message": message])
-            }
+            reply.event(ControlEvent(notice))
             // Observers run on the engine's queue; the check reads the engine, so it runs elsewhere.
             DispatchQueue.global().async(execute: check)
         }
         token.withValue { $0 = observer }
-        conn.whenClosed { [weak self] in self?.engine.stopObserving(observer) }
+        reply.whenClosed { [weak self] in self?.engine.stopObserving(observer) }
         check()
     }
 
-    private func streamLogs(_ services: [ServiceID], tail: Int, follow: Bool, id: Int?, _ conn: ControlConnection) {
+    private func streamLogs(_ services: [ServiceID], tail: Int, follow: Bool, _ reply: ControlReply<EmptyResponse>) {
         let names = Set(services.map(\.rawValue))
         var lines: [LogStore.Line] = []
         for s in services { lines += engine.logs.tail(s.rawValue, tail) }
         lines.sort { $0.time < $1.time }
-        for l in lines { conn.send(["id": id ?? NSNull(), "event": "log", "service": l.service, "time": l.time, "line": l.text]) }
-        guard follow else { conn.send(["id": id ?? NSNull(), "ok": true, "result": [:]]); return }
+        for l in lines { reply.event(.log(LogEvent(service: l.service, time: l.time, line: l.text))) }
+        guard follow else { reply.succeed(EmptyResponse()); return }
         let token = engine.logs.subscribe { l in
             guard names.contains(l.service) else { return }
-            conn.send(["id": id ?? NSNull(), "event": "log", "service": l.service, "time": l.time, "line": l.text])
+            reply.event(.log(LogEvent(service: l.service, time: l.time, line: l.text)))
         }
         let logs = engine.logs
-        conn.whenClosed { logs.unsubscribe(token) }
+        reply.whenClosed { logs.unsubscribe(token) }
     }
 
     // MARK: status
 
-    public func statusJSON() -> [String: Any] {
+    public func statusReport() -> StatusReport {
         let c = engine.config
         let now = wallClockSeconds()
-        var list: [[String: Any]] = []
+        var list: [ServiceStatus] = []
         var allHealthy = true
         let reloads = engine.reloadRecords()
         let cached = extrasCache.current
@@ -264,54 +270,82 @@ public final class Daemon: @unchecked Sendable {
             let s = snap.service, sup = snap.supervisor
             if snap.wanted && sup.state != .healthy { allHealthy = false }
             if !snap.wanted { allHealthy = false }
-            var o: [String: Any] = ["name": s.rawValue, "state": sup.state.rawValue, "reason": sup.reason,
-                                    "since": sup.since, "restarts": sup.restarts, "wanted": snap.wanted]
+            let url: String?
             switch c.services[s]?.kind {
-            case .postgres: o["url"] = c.postgresURL(redacted: true)
-            case .valkey: o["url"] = c.valkeyURL(redacted: true)
-            default: if let port = c.port(of: s) { o["url"] = "http://\(c.urlHost):\(port)" }
+            case .postgres: url = c.postgresURL(redacted: true)
+            case .valkey: url = c.valkeyURL(redacted: true)
+            default: url = c.port(of: s).map { "http://\(c.urlHost):\($0)" }
             }
+            var o = ServiceStatus(name: s, state: sup.state, reason: sup.reason, since: sup.since,
+                                  restarts: sup.restarts, wanted: snap.wanted, url: url)
             if let p = sup.lastProbe {
-                let outcome: String
-                switch p { case .ready: outcome = "ready"; case .notReady: outcome = "not-ready"; case .fatal: outcome = "fatal" }
-                o["health"] = ["outcome": outcome, "reason": p.reason, "latencyMs": ((sup.lastProbeLatency ?? 0) * 100).rounded() / 100]
+                let outcome: HealthStatus.Outcome
+                switch p { case .ready: outcome = .ready; case .notReady: outcome = .notReady; case .fatal: outcome = .fatal }
+                o.health = HealthStatus(outcome: outcome, reason: p.reason, latencyMs: ((sup.lastProbeLatency ?? 0) * 100).rounded() / 100)
             }
             if let r = snap.running {
-                if let pid = r.pid { o["pid"] = Int(pid) }
-                if let cid = r.containerID { o["containerId"] = cid }
-                if let cn = r.containerName { o["container"] = cn }
-                o["uptimeSeconds"] = ((now - r.startedAt) * 10).rounded() / 10
+                o.pid = r.pid.map(Int.init)
+                o.containerId = r.containerID
+                o.container = r.containerName
+                o.uptimeSeconds = ((now - r.startedAt) * 10).rounded() / 10
             }
             if let e = sup.lastExit {
                 switch e {
-                case .exited(let code): o["lastExit"] = ["code": Int(code)]
-                case .signalled(let sig): o["lastExit"] = ["signal": Int(sig), "signalName": signalName(sig)]
+                case .exited(let code): o.lastExit = LastExit(code: Int(code))
+                case .signalled(let sig): o.lastExit = LastExit(signal: Int(sig), signalName: signalName(sig))
                 }
             }
-            if !snap.dependencyOutage.isEmpty { o["dependencyOutage"] = snap.dependencyOutage.map(\.rawValue) }
+            if !snap.dependencyOutage.isEmpty { o.dependencyOutage = snap.dependencyOutage }
             if let r = reloads[s] {
-                var rj: [String: Any] = ["file": r.file, "at": r.at, "action": r.action, "outcome": r.outcome, "count": r.count]
-                if let ms = r.healthyMilliseconds { rj["healthyMs"] = ms }
-                o["reload"] = rj
+                o.reload = ReloadStatus(file: r.file, at: r.at, action: r.action, outcome: r.outcome, count: r.count, healthyMs: r.healthyMilliseconds)
             }
             if sup.state == .crashed || sup.state == .failed {
-                o["logTail"] = engine.logs.tailIncludingFile(s.rawValue, 20)
+                o.logTail = engine.logs.tailIncludingFile(s.rawValue, 20)
             }
-            o["details"] = engine.runtime.details(s, config: c)
+            o.details = engine.runtime.details(s, config: c)
             if sup.state == .healthy, let extras {
                 // From the background refresh when recent; computed here when the service just became healthy.
                 let values = now - cached.at < 5 ? cached.values[s] ?? extras(s, c) : extras(s, c)
-                for (k, v) in values { o[k] = v }
+                o.connections = values.connections
+                o.memory = values.memory
             }
             list.append(o)
         }
-        var watch: [String: Any] = ["enabled": reloader != nil]
+        var watch = WatchStatus(enabled: reloader != nil)
         if let r = reloader {
-            watch["directories"] = r.watchCount
-            if let m = r.limitMessage { watch["problem"] = m }
+            watch.directories = r.watchCount
+            watch.problem = r.limitMessage
         }
-        return ["project": c.projectName, "directory": paths.root, "runtime": engine.runtime.kind, "runtimeReason": runtimeReason, "watch": watch,
-                "daemon": ["pid": Int(getpid()), "uptimeSeconds": ((now - engine.startedAt) * 10).rounded() / 10],
-                "healthy": allHealthy, "services": list]
+        return StatusReport(project: c.projectName, directory: paths.root, runtime: engine.runtime.kind, runtimeReason: runtimeReason,
+                            watch: watch, daemon: DaemonStatus(pid: Int(getpid()), uptimeSeconds: ((now - engine.startedAt) * 10).rounded() / 10),
+                            healthy: allHealthy, services: list)
+    }
+}
+
+/// One reply channel: the events and the one final reply of a request, tagged with its id.
+public struct ControlReply<Response: Encodable & Sendable>: Sendable {
+    let id: Int?
+    let connection: ControlConnection
+
+    public func event(_ e: ControlEvent) { connection.send(EventEnvelope(id: id, event: e)) }
+    public func succeed(_ result: Response) { connection.send(ReplyEnvelope(id: id, result: result, error: nil)) }
+    /// Replies, then runs `written` once the reply has reached the socket (or the client has gone).
+    public func succeed(_ result: Response, whenWritten written: @escaping @Sendable () -> Void) {
+        connection.send(ReplyEnvelope(id: id, result: result, error: nil), whenWritten: written)
+    }
+    public func fail(_ error: ControlError) { connection.send(ReplyEnvelope<Response>(id: id, result: nil, error: error)) }
+    public func fail(_ code: String, _ message: String) { fail(ControlError(code: code, message: message)) }
+    /// Runs `f` when the client goes away (stop streaming to it).
+    public func whenClosed(_ f: @escaping @Sendable () -> Void) { connection.whenClosed(f) }
+}
+
+extension ControlEvent {
+    init(_ notice: EngineNotice) {
+        switch notice {
+        case .changed(let s, let st, let reason, let ms):
+            self = .progress(ProgressEvent(service: s, state: st, reason: reason, elapsedMs: ms))
+        case .step(let name, let message):
+            self = .step(StepEvent(step: name, message: message))
+        }
     }
 }

@@ -46,9 +46,11 @@ public struct BackupStore: Sendable {
     /// Backup files, oldest first.
     public func list() -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.compactMap { n in BackupStore.parse(n).map { (n, $0) } }
-            .sorted { a, b in a.1.stamp != b.1.stamp ? a.1.stamp < b.1.stamp : a.1.sequence < b.1.sequence }
-            .map { directory + "/" + $0.0 }
+        let parsed: [(name: String, stamp: String, sequence: Int)] = names.compactMap { n in
+            BackupStore.parse(n).map { (n, $0.stamp, $0.sequence) }
+        }
+        let sorted = parsed.sorted { a, b in a.stamp != b.stamp ? a.stamp < b.stamp : a.sequence < b.sequence }
+        return sorted.map { (f: (name: String, stamp: String, sequence: Int)) -> String in directory + "/" + f.name }
     }
 
     /// Deletes all but the newest `keep` backups; returns the deleted paths.

@@ -1,79 +1,129 @@
 import Foundation
 import Dispatch
 
-/// The control-socket commands of the database layer. Each streams its steps as events
-/// (`{"event":"step","step":"reset-db","name":"drop database","ms":12.3,"detail":…,"message":…}`) and ends with
-/// the operation's report, or an error whose result carries the file, line and SQLSTATE of a failed SQL file.
-///
-///   reset-db          {keepCache?, seed?, replay?}
-///   seed, migrate     {}
-///   db-snapshot       {name}          db-restore {name, keepCache?}
-///   db-snapshots      {}              db-drop-snapshot {name}
-///   db-backup         {}              db-restore-backup {file, keepCache?}
-/// The arguments of a database command, read out of the request before the work moves to another thread.
-struct DatabaseCommandArguments: Sendable {
-    var name: String?
-    var file: String?
-    var keepCache: Bool
-    var seed: Bool
-    var replay: Bool
+// The control-socket commands of the database layer. Each streams its steps as `database-step` events and ends
+// with the operation's `DatabaseReport`, or an error whose `sql` carries the file, line and SQLSTATE of a failed
+// SQL file. A new operation is one request type below and one `add` line in `register(on:)`.
 
-    init(_ a: [String: Any]) {
-        name = a["name"] as? String; file = a["file"] as? String
-        keepCache = a["keepCache"] as? Bool ?? false; seed = a["seed"] as? Bool ?? true; replay = a["replay"] as? Bool ?? false
+public struct ResetDatabaseRequest: ControlRequest {
+    public static let command = "reset-db"
+    public typealias Response = DatabaseReport
+    public var keepCache: Bool
+    public var seed: Bool
+    public var replay: Bool
+    public init(keepCache: Bool = false, seed: Bool = true, replay: Bool = false) {
+        self.keepCache = keepCache; self.seed = seed; self.replay = replay
     }
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        keepCache = try c.decodeIfPresent(Bool.self, forKey: .keepCache) ?? false
+        seed = try c.decodeIfPresent(Bool.self, forKey: .seed) ?? true
+        replay = try c.decodeIfPresent(Bool.self, forKey: .replay) ?? false
+    }
+    enum CodingKeys: String, CodingKey { case keepCache, seed, replay }
+}
 
-    func snapshotName() throws -> String {
-        guard let name else { throw DatabaseError(.snapshot, "a snapshot NAME is required") }
-        return name
+public struct SeedRequest: ControlRequest {
+    public static let command = "seed"
+    public typealias Response = DatabaseReport
+    public init() {}
+}
+
+public struct MigrateRequest: ControlRequest {
+    public static let command = "migrate"
+    public typealias Response = DatabaseReport
+    public init() {}
+}
+
+public struct SnapshotRequest: ControlRequest {
+    public static let command = "db-snapshot"
+    public typealias Response = DatabaseReport
+    public var name: String
+    public init(name: String) { self.name = name }
+}
+
+public struct RestoreSnapshotRequest: ControlRequest {
+    public static let command = "db-restore"
+    public typealias Response = DatabaseReport
+    public var name: String
+    public var keepCache: Bool
+    public init(name: String, keepCache: Bool = false) { self.name = name; self.keepCache = keepCache }
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        keepCache = try c.decodeIfPresent(Bool.self, forKey: .keepCache) ?? false
+    }
+    enum CodingKeys: String, CodingKey { case name, keepCache }
+}
+
+public struct ListSnapshotsRequest: ControlRequest {
+    public static let command = "db-snapshots"
+    public typealias Response = SnapshotList
+    public init() {}
+}
+
+public struct SnapshotList: Codable, Sendable, Equatable {
+    public var snapshots: [DatabaseManager.Snapshot]
+}
+
+public struct DropSnapshotRequest: ControlRequest {
+    public static let command = "db-drop-snapshot"
+    public typealias Response = DatabaseReport
+    public var name: String
+    public init(name: String) { self.name = name }
+}
+
+public struct BackupRequest: ControlRequest {
+    public static let command = "db-backup"
+    public typealias Response = DatabaseReport
+    public init() {}
+}
+
+public struct RestoreBackupRequest: ControlRequest {
+    public static let command = "db-restore-backup"
+    public typealias Response = DatabaseReport
+    public var file: String
+    public var keepCache: Bool
+    public init(file: String, keepCache: Bool = false) { self.file = file; self.keepCache = keepCache }
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        file = try c.decode(String.self, forKey: .file)
+        keepCache = try c.decodeIfPresent(Bool.self, forKey: .keepCache) ?? false
+    }
+    enum CodingKeys: String, CodingKey { case file, keepCache }
+}
+
+extension ControlError {
+    /// A database failure as the client sees it: the message, and where a SQL file failed.
+    init(_ e: DatabaseError) {
+        self.init(code: "database", message: e.message,
+                  sql: SQLErrorLocation(kind: e.code.rawValue, file: e.file, line: e.line, column: e.column, sqlState: e.sqlState, hint: e.hint))
     }
 }
 
 extension DatabaseManager {
-    public static let commandNames = ["reset-db", "seed", "migrate", "db-snapshot", "db-restore", "db-snapshots",
-                                      "db-drop-snapshot", "db-backup", "db-restore-backup"]
-
     public func register(on daemon: Daemon) {
-        func add(_ name: String, _ work: @escaping @Sendable (DatabaseManager, DatabaseCommandArguments, @escaping DatabaseStepSink) throws -> [String: Any]) {
-            daemon.register(name) { [weak self] request, connection in
+        /// One database command: its work runs off the control queue, with its steps streamed as they finish.
+        func add<R: ControlRequest>(_ type: R.Type, _ work: @escaping @Sendable (DatabaseManager, R, @escaping DatabaseStepSink) throws -> R.Response) {
+            daemon.handle(R.self) { [weak self] request, reply in
                 guard let self else { return }
-                let id = request["id"] as? Int
-                let args = DatabaseCommandArguments(request["args"] as? [String: Any] ?? [:])
                 DispatchQueue.global().async {
-                    let sink: DatabaseStepSink = { s in
-                        connection.send(["id": id ?? NSNull(), "event": "step", "step": s.operation, "name": s.name,
-                                         "ms": (s.milliseconds * 10).rounded() / 10, "detail": s.detail, "message": s.line])
-                    }
-                    do {
-                        let result = try work(self, args, sink)
-                        connection.send(["id": id ?? NSNull(), "ok": true, "result": result])
-                    } catch let e as DatabaseError {
-                        var details: [String: Any] = ["code": e.code.rawValue]
-                        if let f = e.file { details["file"] = f }
-                        if let l = e.line { details["line"] = l }
-                        if let c = e.column { details["column"] = c }
-                        if let s = e.sqlState { details["sqlState"] = s }
-                        if let h = e.hint { details["hint"] = h }
-                        connection.send(["id": id ?? NSNull(), "ok": false, "error": ["code": "database", "message": e.message], "result": details])
-                    } catch {
-                        connection.send(ControlProtocol.error(id: id, code: "database", "\(error)"))
-                    }
+                    do { reply.succeed(try work(self, request) { reply.event(.databaseStep(DatabaseStepEvent($0))) }) }
+                    catch let e as DatabaseError { reply.fail(ControlError(e)) }
+                    catch { reply.fail("database", "\(error)") }
                 }
             }
         }
-        add("reset-db") { m, a, sink in
-            try m.reset(ResetOptions(keepCache: a.keepCache, seed: a.seed, replay: a.replay), sink: sink).json
+        add(ResetDatabaseRequest.self) { m, a, sink in
+            try m.reset(ResetOptions(keepCache: a.keepCache, seed: a.seed, replay: a.replay), sink: sink)
         }
-        add("seed") { m, _, sink in try m.seed(sink: sink).json }
-        add("migrate") { m, _, sink in try m.migrate(sink: sink).json }
-        add("db-snapshot") { m, a, sink in try m.snapshot(try a.snapshotName(), sink: sink).json }
-        add("db-restore") { m, a, sink in try m.restore(try a.snapshotName(), keepCache: a.keepCache, sink: sink).json }
-        add("db-snapshots") { m, _, _ in ["snapshots": try m.snapshots().map(\.json)] }
-        add("db-drop-snapshot") { m, a, sink in try m.dropSnapshot(try a.snapshotName(), sink: sink).json }
-        add("db-backup") { m, _, sink in try m.backup(sink: sink).json }
-        add("db-restore-backup") { m, a, sink in
-            guard let f = a.file else { throw DatabaseError(.backup, "a backup FILE is required") }
-            return try m.restoreBackup(f, keepCache: a.keepCache, sink: sink).json
-        }
+        add(SeedRequest.self) { m, _, sink in try m.seed(sink: sink) }
+        add(MigrateRequest.self) { m, _, sink in try m.migrate(sink: sink) }
+        add(SnapshotRequest.self) { m, a, sink in try m.snapshot(a.name, sink: sink) }
+        add(RestoreSnapshotRequest.self) { m, a, sink in try m.restore(a.name, keepCache: a.keepCache, sink: sink) }
+        add(ListSnapshotsRequest.self) { m, _, _ in SnapshotList(snapshots: try m.snapshots()) }
+        add(DropSnapshotRequest.self) { m, a, sink in try m.dropSnapshot(a.name, sink: sink) }
+        add(BackupRequest.self) { m, _, sink in try m.backup(sink: sink) }
+        add(RestoreBackupRequest.self) { m, a, sink in try m.restoreBackup(a.file, keepCache: a.keepCache, sink: sink) }
     }
 }

@@ -333,8 +333,10 @@ public final class DatabaseManager: @unchecked Sendable {
             r.note(m)
             throw DatabaseError(.backend, m)
         }
-        let report = r.report(["database": db, "source": source, "fileCopyMethod": method, "backendStartMs": (backendMs * 10).rounded() / 10,
-                               "template": template.templateName])
+        let report = r.report {
+            $0.database = db; $0.source = source; $0.fileCopyMethod = method
+            $0.backendStartMs = (backendMs * 10).rounded() / 10; $0.template = template.templateName
+        }
         r.note("done in \(DatabaseStep.format(report.milliseconds)) from \(source == "template" ? "template \(template.templateName)" : "a replay of migrations and seeds")")
         if options.seed { prepareSpareInBackground() }
         return report
@@ -351,12 +353,12 @@ public final class DatabaseManager: @unchecked Sendable {
         let s = try seeder(c)
         guard !s.isEmpty else {
             try r.step("seed") { "nothing to seed: no *.sql files in \(c.seedsDirectory) and no SAGEDEV_SEED_COMMAND" }
-            return r.report(["database": c.postgres.database])
+            return r.report { $0.database = c.postgres.database }
         }
         let conn = try endpoint(c).connect()
         defer { conn.close() }
         try r.step("seed") { try s.seedAll(conn).summary }
-        return r.report(["database": c.postgres.database])
+        return r.report { $0.database = c.postgres.database }
     }
 
     /// Check connectivity, take an automatic snapshot, apply pending migrations; on failure restore the snapshot.
@@ -377,7 +379,7 @@ public final class DatabaseManager: @unchecked Sendable {
         }
         guard !pending.isEmpty || !m.command.isEmpty else {
             try r.step("migrate") { "nothing to migrate (\(m.files.count) applied)" }
-            return r.report(["database": db, "applied": [String]()])
+            return r.report { $0.database = db; $0.applied = [] }
         }
         let wasRunning = backend?.isBackendRunning ?? false
         let admin = try ClusterAdmin.connect(endpoint(c))
@@ -433,7 +435,7 @@ public final class DatabaseManager: @unchecked Sendable {
         }
         lock.release()
         try startBackend(r, wasRunning: wasRunning)
-        return r.report(["database": db, "snapshot": snapshotName, "applied": report?.applied ?? []])
+        return r.report { $0.database = db; $0.snapshot = snapshotName; $0.applied = report?.applied ?? [] }
     }
 
     private func automaticSnapshotName(_ admin: ClusterAdmin, _ db: String) throws -> String {
@@ -459,14 +461,13 @@ public final class DatabaseManager: @unchecked Sendable {
 
     // MARK: snapshots
 
-    public struct Snapshot: Sendable, Equatable {
+    public struct Snapshot: Codable, Sendable, Equatable {
         public var name: String
         public var database: String
         public var kind: String
         public var created: Double
         public var bytes: Int
-        public var json: [String: Any] { ["name": name, "database": database, "kind": kind, "created": created, "bytes": bytes] }
-    }
+            }
 
     func snapshotList(_ admin: ClusterAdmin, _ db: String) throws -> [Snapshot] {
         let prefix = DatabaseNames.snapshotPrefix(for: db)
@@ -505,7 +506,7 @@ public final class DatabaseManager: @unchecked Sendable {
             lock.release()
             try startBackend(r, wasRunning: wasRunning)
             if let failure { throw failure }
-            return r.report(["database": db, "snapshot": name])
+            return r.report { $0.database = db; $0.snapshot = name }
         }
     }
 
@@ -536,7 +537,7 @@ public final class DatabaseManager: @unchecked Sendable {
             }
             lock.release()
             try startBackend(r, wasRunning: wasRunning)
-            return r.report(["database": db, "snapshot": name])
+            return r.report { $0.database = db; $0.snapshot = name }
         }
     }
 
@@ -547,7 +548,7 @@ public final class DatabaseManager: @unchecked Sendable {
         return try locked(c, r) { _, admin in
             guard try admin.exists(target) else { throw DatabaseError(.snapshot, "there is no snapshot \"\(name)\"; see 'sagedev db snapshots'") }
             try r.step("drop snapshot") { try admin.drop(target); return name }
-            return r.report(["snapshot": name])
+            return r.report { $0.snapshot = name }
         }
     }
 
@@ -575,7 +576,7 @@ public final class DatabaseManager: @unchecked Sendable {
             let removed = try store.prune(keep: BackupStore.kept)
             return removed.isEmpty ? "kept every backup (at most \(BackupStore.kept))" : "removed \(removed.map { ($0 as NSString).lastPathComponent }.joined(separator: ", "))"
         }
-        return r.report(["file": file])
+        return r.report { $0.file = file }
     }
 
     /// Restores a backup into a scratch database, then swaps it in for the app database: a backup that fails to
@@ -613,7 +614,7 @@ public final class DatabaseManager: @unchecked Sendable {
         }
         lock.release()
         try startBackend(r, wasRunning: wasRunning)
-        return r.report(["file": path, "database": db])
+        return r.report { $0.file = path; $0.database = db }
     }
 }
 

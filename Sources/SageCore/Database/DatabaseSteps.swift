@@ -17,24 +17,39 @@ public struct DatabaseStep: Sendable, Equatable {
         ms < 10 ? "\((ms * 10).rounded() / 10) ms" : "\(Int(ms.rounded())) ms"
     }
 
-    public var json: [String: Any] { ["name": name, "ms": (milliseconds * 10).rounded() / 10, "detail": detail] }
 }
 
 public typealias DatabaseStepSink = @Sendable (DatabaseStep) -> Void
 
-/// What a finished operation reports: its steps, its total time and anything else worth returning.
-public struct DatabaseReport: @unchecked Sendable {
+/// What a finished operation reports: its steps, its total time and what else it has to say (which database, from
+/// which source, which migrations…). The reply of the database commands and the body of their `--json`.
+public struct DatabaseReport: Codable, Sendable, Equatable {
+    public struct Step: Codable, Sendable, Equatable {
+        public var name: String
+        public var ms: Double
+        public var detail: String
+    }
     public var operation: String
-    public var steps: [DatabaseStep]
-    public var milliseconds: Double
-    public var fields: [String: Any]
+    public var steps: [Step]
+    public var totalMs: Double
+    public var database: String?
+    /// reset-db: "template" or "replay", the template's name, how files were copied, the backend's own start.
+    public var source: String?
+    public var template: String?
+    public var fileCopyMethod: String?
+    public var backendStartMs: Double?
+    /// migrate: the migrations applied.
+    public var applied: [String]?
+    public var snapshot: String?
+    /// Backups: the file written or restored.
+    public var file: String?
 
-    public var json: [String: Any] {
-        var o = fields
-        o["operation"] = operation
-        o["steps"] = steps.map(\.json)
-        o["totalMs"] = (milliseconds * 10).rounded() / 10
-        return o
+    public var milliseconds: Double { totalMs }
+
+    init(operation: String, steps: [DatabaseStep], milliseconds: Double) {
+        self.operation = operation
+        self.steps = steps.map { Step(name: $0.name, ms: ($0.milliseconds * 10).rounded() / 10, detail: $0.detail) }
+        totalMs = (milliseconds * 10).rounded() / 10
     }
 }
 
@@ -69,7 +84,10 @@ final class StepRecorder: @unchecked Sendable {
 
     func note(_ text: String) { logs?.appendLine("database", "\(operation): \(text)") }
 
-    func report(_ fields: [String: Any] = [:]) -> DatabaseReport {
-        DatabaseReport(operation: operation, steps: steps, milliseconds: millisecondsSince(started), fields: fields)
+    /// The report so far; `fill` adds the operation's own fields.
+    func report(_ fill: (inout DatabaseReport) -> Void = { _ in }) -> DatabaseReport {
+        var r = DatabaseReport(operation: operation, steps: steps, milliseconds: millisecondsSince(started))
+        fill(&r)
+        return r
     }
 }
