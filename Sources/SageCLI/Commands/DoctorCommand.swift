@@ -41,7 +41,7 @@ struct DoctorCommand: Command {
         }
 
         // Toolchain
-        let toolchain = Toolchain(projectDirectory: paths.root, path: context.environment["PATH"])
+        let toolchain = Toolchain(projectDirectory: paths.root, environment: context.environment)
         let checks: [(String, [String], String?, String)] = [
             ("postgres", ["postgres"], config?.postgres.binDirectory, "SAGEDEV_POSTGRES_BIN_DIR"),
             ("initdb", ["initdb"], config?.postgres.binDirectory, "SAGEDEV_POSTGRES_BIN_DIR"),
@@ -49,17 +49,24 @@ struct DoctorCommand: Command {
             ("valkey-server", ["valkey-server", "redis-server"], config?.valkey.binDirectory, "SAGEDEV_VALKEY_BIN_DIR"),
             ("node", ["node"], nil, "PATH"),
         ]
+        out.line(out.paint("toolchain lookup: \(ToolchainInstaller.lookupOrder)", .dim))
         for (label, names, dir, key) in checks {
-            if let p = toolchain.find(names, explicitDirectory: dir) {
+            if let hit = toolchain.locate(names, explicitDirectory: dir) {
+                let p = hit.path
                 let v = (try? Subprocess.run([p, "--version"], deadline: .after(seconds: 5)))?.stdoutText
                     .split(separator: "\n").first.map(String.init) ?? "?"
                 var level = Level.ok
                 if label == "postgres" && !v.contains(" 18.") { level = .warn }
                 if label == "valkey-server" && !v.contains("v=8.") { level = .warn }
-                report(level, label, "\(v) (\(p))", fix: "sagedev targets PostgreSQL 18 and Valkey 8: run scripts/bootstrap.sh")
+                report(level, label, "\(v) (\(p), from the \(hit.sourceDescription))",
+                       fix: "sagedev targets PostgreSQL 18 and Valkey 8: run 'sagedev toolchain install'")
+                if label == "postgres", let unreachable = ToolchainInstaller.unreachableByPostgresUser(p, config: config) {
+                    report(.fail, "postgres user", unreachable.message, fix: unreachable.fix)
+                }
             } else {
                 report(label == "node" ? .warn : .fail, label, "not found",
-                       fix: "run scripts/bootstrap.sh (installs it into .sagedev/toolchain), or set \(key) in .env")
+                       fix: label == "node" ? "install Node.js 20 or later and put it on PATH"
+                           : "run 'sagedev toolchain install' (installs it for your user in \(toolchain.userDirectory)), or set \(key) in .env")
             }
         }
 

@@ -32,6 +32,9 @@ struct StatusCommand: Command {
     func printTable(_ out: Output, _ status: StatusReport) {
         out.line("project \(status.project) · runtime \(status.runtime) · daemon pid \(status.daemon.pid), up \(duration(status.daemon.uptimeSeconds))")
         if !status.runtimeReason.isEmpty { out.line(out.paint("runtime \(status.runtime) because \(status.runtimeReason)", .dim)) }
+        if let tools = status.toolchain, !tools.isEmpty {
+            out.line(out.paint("toolchain: " + tools.map { "\($0.name) from the \($0.from) (\($0.path))" }.joined(separator: "; "), .dim))
+        }
         var rows = [["SERVICE", "STATE", "HEALTH", "URL", "PID", "UPTIME", "RESTARTS"]]
         var notes: [String] = []
         for s in status.services {

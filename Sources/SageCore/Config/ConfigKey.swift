@@ -143,10 +143,10 @@ public struct ConfigKey: Sendable, Equatable {
                       kind: .integer(0...60_000)),
 
             ConfigKey("SAGEDEV_POSTGRES_BIN_DIR",
-                      "Directory holding postgres and initdb; empty: .sagedev/toolchain/bin, then PATH.",
+                      "Directory holding postgres and initdb; empty: .sagedev/toolchain/bin, then the user toolchain (sagedev toolchain install), then PATH.",
                       section: .native, kind: .path),
             ConfigKey("SAGEDEV_VALKEY_BIN_DIR",
-                      "Directory holding valkey-server; empty: .sagedev/toolchain/bin, then PATH.",
+                      "Directory holding valkey-server; empty: .sagedev/toolchain/bin, then the user toolchain (sagedev toolchain install), then PATH.",
                       section: .native, kind: .path),
             ConfigKey("SAGEDEV_POSTGRES_OS_USER",
                       "OS user that runs postgres when sagedev runs as root (PostgreSQL refuses root); empty: sagedev.",

@@ -316,9 +316,17 @@ public final class Daemon: @unchecked Sendable {
             watch.directories = r.watchCount
             watch.problem = r.limitMessage
         }
-        return StatusReport(project: c.projectName, directory: paths.root, runtime: engine.runtime.kind, runtimeReason: runtimeReason,
-                            watch: watch, daemon: DaemonStatus(pid: Int(getpid()), uptimeSeconds: ((now - engine.startedAt) * 10).rounded() / 10),
-                            healthy: allHealthy, services: list)
+        var report = StatusReport(project: c.projectName, directory: paths.root, runtime: engine.runtime.kind, runtimeReason: runtimeReason,
+                                  watch: watch, daemon: DaemonStatus(pid: Int(getpid()), uptimeSeconds: ((now - engine.startedAt) * 10).rounded() / 10),
+                                  healthy: allHealthy, services: list)
+        if engine.runtime.kind == "native" {
+            // Which lookup step gave the server binaries (SAGEDEV_*_BIN_DIR, project, user toolchain or PATH).
+            let toolchain = Toolchain(projectDirectory: paths.root, environment: ProcessEnvironment.current())
+            report.toolchain = toolchain.servers(c).compactMap { s in
+                s.hit.map { ToolchainStatus(name: s.name, path: $0.path, source: $0.source.rawValue, from: $0.sourceDescription) }
+            }
+        }
+        return report
     }
 }
 

@@ -11,6 +11,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
     /// Every wanted service is healthy and none is unwanted.
     public var healthy: Bool
     public var services: [ServiceStatus]
+    /// Native runtime: where the server binaries were found.
+    public var toolchain: [ToolchainStatus]?
 
     public init(project: String, directory: String, runtime: String, runtimeReason: String, watch: WatchStatus,
                 daemon: DaemonStatus, healthy: Bool, services: [ServiceStatus]) {
@@ -19,6 +21,19 @@ public struct StatusReport: Codable, Sendable, Equatable {
     }
 
     public func service(_ id: ServiceID) -> ServiceStatus? { services.first { $0.name == id } }
+}
+
+/// A server binary and the lookup step that found it.
+public struct ToolchainStatus: Codable, Sendable, Equatable {
+    public var name: String
+    public var path: String
+    /// bin-dir, project, user or PATH.
+    public var source: String
+    /// For people: "SAGEDEV_POSTGRES_BIN_DIR", "project toolchain", "user toolchain", "PATH".
+    public var from: String
+    public init(name: String, path: String, source: String, from: String) {
+        self.name = name; self.path = path; self.source = source; self.from = from
+    }
 }
 
 public struct WatchStatus: Codable, Sendable, Equatable {

@@ -31,7 +31,7 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
 
     public init(paths: ProjectPaths, logs: LogStore, environment: [String: String]) {
         self.paths = paths; self.logs = logs; self.environment = environment
-        self.toolchain = Toolchain(projectDirectory: paths.root, path: environment["PATH"])
+        self.toolchain = Toolchain(projectDirectory: paths.root, environment: environment)
     }
 
     public func setEventHandler(_ handler: @escaping @Sendable (RuntimeEvent) -> Void) {

@@ -64,7 +64,7 @@ extension ServiceRuntime {
     /// Natively, the toolchain's client over TCP to the published port (PGPASSWORD, never argv).
     public func postgresClient(_ tool: String, config c: Config) throws -> PostgresClientCommand {
         let env = ProcessEnvironment.current()
-        let binary = try Toolchain(projectDirectory: c.projectDirectory, path: env["PATH"]).postgres(c, tool)
+        let binary = try Toolchain(projectDirectory: c.projectDirectory, environment: env).postgres(c, tool)
         let host = c.urlHost.hasPrefix("[") ? String(c.urlHost.dropFirst().dropLast()) : c.urlHost
         return PostgresClientCommand(
             argv: [binary, "--host", host, "--port", String(c.postgres.port), "--username", c.postgres.user],
