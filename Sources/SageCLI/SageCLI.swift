@@ -16,6 +16,8 @@ public enum Commands {
         DbCommand.self,
         WaitCommand.self,
         DoctorCommand.self,
+        ToolchainCommand.self,
+        InitCommand.self,
         ComposeCommand.self,
         DaemonCommand.self,
         VersionCommand.self,
