@@ -34,11 +34,18 @@ apt_install() {
 # --- 1. Debian packages -------------------------------------------------------------------------
 apt_install docker.io busybox-static unzip curl util-linux iproute2 procps
 
+# --- pip, for `sagedev toolchain install` (python3 -m pip download) as any user -----------------------
+# A user's python3 may be a per-user one (pyenv under /root is unreadable to others): Debian's python3-pip gives
+# every user /usr/bin/python3 -m pip.
+apt_install python3-pip
+# --- end pip ------------------------------------------------------------------------------------------
+
 # --- 2. Compose v2 plugin from trixie -------------------------------------------------------------
 PLUGIN_DIR=/usr/libexec/docker/cli-plugins
-# Debian's plugin prints "Docker Compose version 2.26.1-4" (no "v"): read the major version number itself.
-compose_major=$(docker compose version --short 2>/dev/null | sed -E 's/^v?([0-9]+).*/\1/' || true)
-if [ "${compose_major:-0}" != 2 ]; then
+# Debian's plugin prints "Docker Compose version 2.26.1-4" (no "v"): the check reads the version number itself.
+# shellcheck source=lib/compose-check.sh
+. "$ROOT/scripts/lib/compose-check.sh"
+if [ "$(compose_v2_status)" != installed ]; then
   need_root "install the Compose v2 plugin"
   src=/etc/apt/sources.list.d/sagedev-trixie.sources
   if [ ! -f "$src" ]; then
