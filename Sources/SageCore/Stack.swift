@@ -12,7 +12,7 @@ public enum Stack {
 
     /// The probe for each service, from its spec: Postgres auth + SELECT 1, Valkey AUTH + PING, HTTP GET of the
     /// health path, a TCP connect.
-    public static func probe(_ s: ServiceID, _ c: Config) -> any Probe {
+    public static func probe(_ s: ServiceID, _ c: Config, runtime: (any ServiceRuntime)? = nil) -> any Probe {
         let host = dialHost(c)
         let spec = c.services[s]
         let port = spec?.port ?? 0
@@ -24,7 +24,9 @@ public enum Stack {
             return ValkeyProbe(host: host, port: c.valkey.port, password: c.valkey.password.isEmpty ? nil : c.valkey.password)
         case .http(let path):
             return HTTPProbe(host: host, port: port, path: path)
-        case .tcp, .processAlive, .completed:
+        case .processAlive(let seconds):
+            return ProcessAliveProbe(service: s, seconds: seconds) { [weak runtime] in runtime?.runningSeconds(s) }
+        case .tcp, .completed:
             return TCPProbe(host: host, port: port)
         }
     }
@@ -58,7 +60,7 @@ public enum Stack {
         let runtime = try makeRuntime(config: c, paths: paths, environment: environment, logs: logs, choice: choice.runtime)
         try runtime.prepare(c)
         let activity = DatabaseActivity()
-        let engine = Engine(config: c, runtime: runtime, logs: logs, probes: { s, c in activity.probe(s, c, normal: probe(s, c)) })
+        let engine = Engine(config: c, runtime: runtime, logs: logs, probes: { s, c in activity.probe(s, c, normal: probe(s, c, runtime: runtime)) })
         let stall = environment["SAGEDEV_CONTROL_STALL_SECONDS"].flatMap(Double.init) ?? 10
         let daemon = try Daemon(paths: paths, engine: engine, extras: { s, c in statusExtras(s, c) }, stallSeconds: stall)
         daemon.runtimeReason = choice.reason

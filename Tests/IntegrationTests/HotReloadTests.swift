@@ -53,19 +53,22 @@ import SageSystem
             return r?["action"] as? String == "install+restart" && r?["outcome"] as? String == "reloaded"
         } != nil)
 
-        // 4. BACKEND_PORT changes in .env: only the backend restarts, on the new port.
+        // 4. BACKEND_PORT changes in .env: the backend restarts on the new port, and the frontend, which is told
+        // BACKEND_URL, restarts with it; the data services keep running.
         let before = try p.status()
-        let pids = ["postgres", "valkey", "frontend"].map { p.service(before, $0)["pid"] as? Int }
+        let pids = ["postgres", "valkey"].map { p.service(before, $0)["pid"] as? Int }
+        let frontendPid = p.service(before, "frontend")["pid"] as? Int
         let newPort = freePort()
         let env = (FileDescriptor.readText(p.root + "/.env") ?? "").replacingOccurrences(of: "BACKEND_PORT=\(p.ports.backend)", with: "BACKEND_PORT=\(newPort)")
         try write(p.root + "/.env", env)
         let moved = p.waitForStatus(.after(seconds: 30)) {
-            let b = p.service($0, "backend")
+            let b = p.service($0, "backend"), f = p.service($0, "frontend")
             return b["state"] as? String == "healthy" && (b["url"] as? String)?.hasSuffix(":\(newPort)") == true
+                && f["state"] as? String == "healthy" && f["pid"] as? Int != frontendPid
         }
         #expect(moved != nil, "backend did not move to port \(newPort)")
         #expect(health(newPort) != nil)
-        #expect(["postgres", "valkey", "frontend"].map { p.service(moved ?? [:], $0)["pid"] as? Int } == pids)
+        #expect(["postgres", "valkey"].map { p.service(moved ?? [:], $0)["pid"] as? Int } == pids)
 
         // 5. An invalid .env is reported and the running stack is left untouched.
         let pidsNow = ["postgres", "valkey", "backend", "frontend"].map { p.service(moved ?? [:], $0)["pid"] as? Int }

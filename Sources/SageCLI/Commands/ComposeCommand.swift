@@ -49,7 +49,8 @@ struct ComposeCommand: Command {
         } catch let e as SystemError {
             throw CLIError(ExitCode.failure, "could not write \(paths.compose): \(e.message)")
         }
-        context.output.line("wrote \(paths.compose) and the backend and frontend dev Dockerfiles beside it")
+        let apps = config.services.specs.filter(\.isApp).map(\.id.rawValue).joined(separator: ", ")
+        context.output.line("wrote \(paths.compose) and the dev Dockerfiles of \(apps) beside it")
         context.output.line("run: docker " + ComposeFile.composeArguments(config: config, composeFile: paths.compose)
             .map(shellWord).joined(separator: " ") + " up")
         return ExitCode.success

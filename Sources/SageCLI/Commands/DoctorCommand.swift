@@ -93,6 +93,32 @@ struct DoctorCommand: Command {
                    fix: "start the Docker engine, or set SAGEDEV_RUNTIME=native in .env")
         }
 
+        // Extra services (SAGEDEV_SERVICES): each one's directory or image, readiness and start order
+        if let c = config {
+            let runtime = Stack.chooseRuntime(c, environment: env).runtime
+            for spec in c.extraServices {
+                let p = spec.id.envPrefix
+                let deps = spec.dependsOn.map(\.id.rawValue).joined(separator: ", ")
+                let after = deps.isEmpty ? "starts first" : "starts after \(deps)"
+                let ready: String
+                switch spec.probe {
+                case .http(let path): ready = "ready when http://\(c.urlHost):\(spec.port ?? 0)\(path) answers"
+                case .tcp: ready = "ready when port \(spec.port ?? 0) accepts"
+                case .processAlive(let s): ready = "ready once it has run \(Int(s)) s"
+                default: ready = "ready when its probe passes"
+                }
+                if let app = spec.app {
+                    let dir = app.directory.hasPrefix("/") ? app.directory : paths.root + "/" + app.directory
+                    let exists = FileDescriptor.isDirectory(dir)
+                    report(exists ? .ok : .fail, "service \(spec.id)", "app in \(app.directory); \(ready); \(after)",
+                           fix: "create \(dir) or set \(p)DIR in .env")
+                } else if let ct = spec.container {
+                    report(runtime == .compose ? .ok : .fail, "service \(spec.id)", "container \(ct.image); \(ready); \(after)",
+                           fix: "a container service needs the compose runtime: start Docker and set SAGEDEV_RUNTIME=compose, or set \(p)KIND=app")
+                }
+            }
+        }
+
         // Ports (ours are fine when our own daemon holds them)
         if let c = config {
             let ours = Set(c.services.serviceIDs.compactMap { PidRecord.read(paths.pidFile($0)).flatMap { $0.isAlive ? $0.pid : nil } })

@@ -25,6 +25,12 @@ struct UpCommand: Command {
         let config = try loadConfig(context, projectDirectory: paths.root)  // a bad .env exits 78 before anything starts
         let out = context.output
         let services = try Project.services(names, known: config.services.serviceIDs)
+        // A container service needs the compose runtime: with auto, say so before a daemon picks native.
+        if let ct = config.extraServices.first(where: { $0.container != nil }), config.runtime == .auto,
+           DaemonLauncher.isRunning(paths) == nil, Stack.chooseRuntime(config, environment: context.environment).runtime == .native {
+            out.error("\(ct.id) is a container service (\(ct.id.envPrefix)KIND=container), which only the compose runtime runs, and no Docker engine answers (SAGEDEV_RUNTIME=auto); start one, or make \(ct.id) an app with \(ct.id.envPrefix)KIND=app")
+            return ExitCode.config
+        }
         // With no daemon, nothing of ours holds a port: check them all before starting anything (even initdb).
         if DaemonLauncher.isRunning(paths) == nil && Project.orphanedServices(context, paths).isEmpty {
             let conflicts = config.services.specs.compactMap { s in

@@ -112,13 +112,6 @@ public enum ComposeFile {
     public static let httpCheckScript =
         "require('http').get(process.argv[1],r=>process.exit(r.statusCode<400?0:1)).on('error',()=>process.exit(1)).setTimeout(3000,()=>process.exit(1))"
 
-    /// Environment names the generated file sets itself for the apps; a pass-through key of the same
-    /// name is left out rather than duplicated.
-    public static let appEnvironmentNames: Set<String> = [
-        "NODE_ENV", "HOST", "PORT", "DATABASE_URL", "VALKEY_URL", "REDIS_URL", "BACKEND_URL",
-        "SAGEDEV_DEV_COMMAND", "SAGEDEV_INSTALL_COMMAND",
-    ]
-
     // MARK: - the document
 
     static func document(_ c: Config) -> YAMLNode {
@@ -130,13 +123,14 @@ public enum ComposeFile {
         ])
     }
 
-    /// A service's entry, from its spec (nil for a job, which runs inside the backend's container).
+    /// A service's entry, from its spec (nil for a job: sagedev runs the database step in the backend's container).
     static func service(_ spec: ServiceSpec, _ c: Config) -> YAMLNode? {
         switch spec.kind {
         case .postgres: return postgres(c)
         case .valkey: return valkey(c)
         case .app: return app(spec, c)
-        case .container, .job: return nil
+        case .container: return container(spec, c)
+        case .job: return nil
         }
     }
 
@@ -200,56 +194,101 @@ public enum ComposeFile {
         return .mapping(pairs)
     }
 
+    /// A service's environment as the compose file carries it: `Config.environment(of:)` rendered for the compose
+    /// network, then what the dev image's command reads (`SAGEDEV_DEV_COMMAND`, `SAGEDEV_INSTALL_COMMAND`).
+    public static func environment(_ spec: ServiceSpec, _ c: Config) -> [(String, YAMLNode)] {
+        var env: [(String, YAMLNode)] = c.environment(of: spec.id).map { ($0.name, .string(c.render($0.value, for: .compose))) }
+        if let a = spec.app {
+            env += [
+                ("SAGEDEV_DEV_COMMAND", .string(literal(a.devCommand))),
+                ("SAGEDEV_INSTALL_COMMAND", .string(literal(a.installCommand))),
+            ]
+        }
+        return env
+    }
+
+    /// Long-form `depends_on`: healthy where the dependency has a healthcheck, started where it has none (a
+    /// portless worker). The database step is sagedev's, not a container.
+    static func dependsOn(_ spec: ServiceSpec, _ c: Config) -> [(String, YAMLNode)] {
+        spec.dependsOn.compactMap { d in
+            guard let dep = c.services[d.id], !dep.isJob else { return nil }
+            let condition = hasHealthcheck(dep) ? "service_healthy" : "service_started"
+            return (d.id.rawValue, .mapping([("condition", .string(condition))]))
+        }
+    }
+
+    static func hasHealthcheck(_ spec: ServiceSpec) -> Bool {
+        switch spec.kind {
+        case .postgres, .valkey: return true
+        case .app, .container: return spec.port != nil
+        case .job: return false
+        }
+    }
+
+    /// Node one-liner for a TCP healthcheck: exit 0 once a connection to the port is accepted.
+    public static let tcpCheckScript =
+        "require('net').connect(+process.argv[1],'127.0.0.1',()=>process.exit(0)).on('error',()=>process.exit(1)).setTimeout(3000,()=>process.exit(1))"
+
     static func app(_ spec: ServiceSpec, _ c: Config) -> YAMLNode {
         guard let a = spec.app else { return .mapping([]) }
         let s = spec.id
-        let port = spec.port ?? 0
-        var healthPath = "/"
-        if case .http(let path) = spec.probe { healthPath = path }
-        var env: [(String, YAMLNode)] = [
-            ("NODE_ENV", .string("development")),
-            ("HOST", .quoted("0.0.0.0")),
-            ("PORT", .quoted(String(port))),
-        ]
-        if s == .backend {
-            let pg = c.postgres
-            let database = "postgres://\(literal(percentEncode(pg.user))):\(required("POSTGRES_PASSWORD"))@postgres:\(postgresContainerPort)/\(literal(percentEncode(pg.database)))"
-            let auth = c.valkey.password.isEmpty ? "" : ":\(required("VALKEY_PASSWORD"))@"
-            let valkey = "redis://\(auth)valkey:\(valkeyContainerPort)/0"
-            env += [("DATABASE_URL", .string(database)), ("VALKEY_URL", .string(valkey)), ("REDIS_URL", .string(valkey))]
-        } else {
-            env.append(("BACKEND_URL", .string("http://backend:\(c.backend.port)")))
-        }
-        env += [
-            ("SAGEDEV_DEV_COMMAND", .string(literal(a.devCommand))),
-            ("SAGEDEV_INSTALL_COMMAND", .string(literal(a.installCommand))),
-        ]
-        for key in c.passthrough.keys.sorted() where !appEnvironmentNames.contains(key) {
-            let value = c.passthrough[key] ?? ""
-            env.append((key, .string(value.isEmpty ? "${\(key):-}" : required(key))))
-        }
-        let dependsOn: [(String, YAMLNode)] = spec.dependsOn.filter { c.services[$0.id]?.isJob == false }.map {
-            ($0.id.rawValue, .mapping([("condition", .string("service_healthy"))]))
-        }
-        let url = "http://127.0.0.1:\(port)\(healthPath.hasPrefix("/") ? "" : "/")\(healthPath)"
-        return .mapping([
+        var pairs: [(String, YAMLNode)] = [
             ("build", .mapping([
                 ("context", .string(".")),
                 ("dockerfile", .string(dockerfileName(s))),
                 ("args", .mapping([("BASE_IMAGE", .string(literal(a.image)))])),
             ])),
-            ("environment", .mapping(env)),
-            ("ports", ports(c, host: port, container: port)),
+            ("environment", .mapping(environment(spec, c))),
+        ]
+        if let port = spec.port { pairs.append(("ports", ports(c, host: port, container: port))) }
+        pairs += [
             // Long syntax, so that a directory holding ':' or spaces needs no escaping.
             ("volumes", .sequence([
                 .mapping([("type", .string("bind")), ("source", .string(literal(sourcePath(a.directory)))),
                           ("target", .string("/app"))]),
                 .mapping([("type", .string("volume")), ("target", .string("/app/node_modules"))]),
             ])),
-            ("depends_on", .mapping(dependsOn)),
-            ("healthcheck", healthcheck(["CMD", "node", "-e", httpCheckScript, literal(url)],
-                                        interval: "5s", timeout: "5s", retries: 10, startPeriod: "120s", startInterval: "1s")),
-            ("networks", networks),
-        ])
+        ]
+        let deps = dependsOn(spec, c)
+        if !deps.isEmpty { pairs.append(("depends_on", .mapping(deps))) }
+        if let port = spec.port {
+            let test: [String]
+            if case .http(let path) = spec.probe {
+                test = ["CMD", "node", "-e", httpCheckScript, literal("http://127.0.0.1:\(port)\(path.hasPrefix("/") ? "" : "/")\(path)")]
+            } else {
+                test = ["CMD", "node", "-e", tcpCheckScript, String(port)]
+            }
+            pairs.append(("healthcheck", healthcheck(test, interval: "5s", timeout: "5s", retries: 10,
+                                                     startPeriod: "120s", startInterval: "1s")))
+        }
+        pairs.append(("networks", networks))
+        return .mapping(pairs)
+    }
+
+    /// An image run as it is: its command, the published port and a healthcheck with what such images usually
+    /// hold (busybox or alpine `nc`/`wget`, or curl).
+    static func container(_ spec: ServiceSpec, _ c: Config) -> YAMLNode {
+        guard let ct = spec.container else { return .mapping([]) }
+        var pairs: [(String, YAMLNode)] = [("image", .string(literal(ct.image)))]
+        if !ct.command.isEmpty { pairs.append(("command", .string(literal(ct.command)))) }
+        let env = environment(spec, c)
+        if !env.isEmpty { pairs.append(("environment", .mapping(env))) }
+        let inside = ct.containerPort ?? spec.port
+        if let port = spec.port, let inside { pairs.append(("ports", ports(c, host: port, container: inside))) }
+        let deps = dependsOn(spec, c)
+        if !deps.isEmpty { pairs.append(("depends_on", .mapping(deps))) }
+        if spec.port != nil, let inside {
+            let check: String
+            if case .http(let path) = spec.probe {
+                let url = "http://127.0.0.1:\(inside)\(path.hasPrefix("/") ? "" : "/")\(path)"
+                check = "wget -q -T 3 -O /dev/null \(url) || curl -fsS -m 3 -o /dev/null \(url)"
+            } else {
+                check = "nc -z 127.0.0.1 \(inside) 2>/dev/null || nc -w 3 127.0.0.1 \(inside) </dev/null >/dev/null"
+            }
+            pairs.append(("healthcheck", healthcheck(["CMD-SHELL", literal(check)], interval: "5s", timeout: "5s", retries: 10,
+                                                     startPeriod: "60s", startInterval: "1s")))
+        }
+        pairs.append(("networks", networks))
+        return .mapping(pairs)
     }
 }

@@ -37,6 +37,7 @@ extension Config {
         case "SAGEDEV_POSTGRES_BIN_DIR": return postgres.binDirectory ?? ""
         case "SAGEDEV_VALKEY_BIN_DIR": return valkey.binDirectory ?? ""
         case "SAGEDEV_POSTGRES_OS_USER": return postgres.osUser ?? ""
+        case "SAGEDEV_SERVICES": return extraServices.map(\.id.rawValue).joined(separator: ",")
         default: return passthrough[key]
         }
     }
@@ -54,6 +55,14 @@ extension Config {
         for k in ConfigKey.all {
             guard let v = value(forKey: k.name) else { continue }
             out.append((k.name, redacted && isSecret(key: k.name) && !v.isEmpty ? "****" : v))
+            // The extra services' keys follow SAGEDEV_SERVICES, as set in .env.
+            guard k.name == "SAGEDEV_SERVICES" else { continue }
+            for spec in extraServices {
+                for suffix in ConfigKey.serviceSuffixes {
+                    let key = spec.id.envPrefix + suffix
+                    if let v = values[key] { out.append((key, v)) }
+                }
+            }
         }
         for k in passthrough.keys.sorted() where ConfigKey.named(k) == nil {
             let v = passthrough[k] ?? ""

@@ -7,6 +7,7 @@ public struct ConfigKey: Sendable, Equatable {
         case valkey = "Valkey 8"
         case backend = "Backend"
         case frontend = "Frontend"
+        case services = "Extra services"
         case database = "Migrations and seeds"
         case watch = "File watching"
         case native = "Native runtime"
@@ -63,8 +64,21 @@ public struct ConfigKey: Sendable, Equatable {
 
     public static func named(_ name: String) -> ConfigKey? { byName[name] }
 
-    /// Keys sagedev reads itself (everything in the table but documented pass-through examples).
-    public static var consumed: [ConfigKey] { all.filter { !$0.isPassthroughExample } }
+    /// Keys sagedev reads itself (everything in the table but documented pass-through examples and the
+    /// `<NAME>_*` patterns of the extra services).
+    public static var consumed: [ConfigKey] { all.filter { !$0.isPassthroughExample && !$0.isPattern } }
+
+    /// How the per-service keys of an extra service are written in the table: `<NAME>_KIND` stands for
+    /// `WORKER_KIND` when `SAGEDEV_SERVICES=worker`.
+    public static let patternPrefix = "<NAME>_"
+    /// A `<NAME>_*` key of the table, documenting one key of every extra service.
+    public var isPattern: Bool { name.hasPrefix(ConfigKey.patternPrefix) }
+    /// The part after `<NAME>_` (`KIND`), for a pattern key.
+    public var patternSuffix: String? { isPattern ? String(name.dropFirst(ConfigKey.patternPrefix.count)) : nil }
+    /// The pattern key documenting `suffix` (`DEPENDS_ON` → `<NAME>_DEPENDS_ON`).
+    public static func pattern(_ suffix: String) -> ConfigKey? { byName[patternPrefix + suffix] }
+    /// Every suffix an extra service's keys take.
+    public static var serviceSuffixes: [String] { all.compactMap(\.patternSuffix) }
 
     static func appKeys(_ prefix: String, _ what: String, section: Section, directory: String, port: Int,
                         healthPath: String) -> [ConfigKey] {
@@ -124,6 +138,44 @@ public struct ConfigKey: Sendable, Equatable {
         keys += appKeys("BACKEND", "Backend", section: .backend, directory: "apps/backend", port: 3000, healthPath: "/health")
         keys += appKeys("FRONTEND", "Frontend", section: .frontend, directory: "apps/frontend", port: 5173, healthPath: "/")
         keys += [
+            ConfigKey("SAGEDEV_SERVICES",
+                      "Extra services, comma-separated (lowercase letters, digits and '-'), e.g. worker,mailpit; each takes the <NAME>_* keys below, <NAME> being its name upper-cased with '-' as '_'.",
+                      section: .services),
+            ConfigKey("<NAME>_KIND", default: "app",
+                      "app: a dev command in <NAME>_DIR, run like the backend; container: an image, run by the compose runtime only.",
+                      section: .services, kind: .choice(["app", "container"])),
+            ConfigKey("<NAME>_DIR", defaultDescription: "none (required for an app)",
+                      "An app's source directory, relative to the project directory; watched for hot reload like the backend's.",
+                      section: .services, kind: .path),
+            ConfigKey("<NAME>_DEV_COMMAND", default: "npm run dev",
+                      "Command that runs an app (with /bin/sh -c, in <NAME>_DIR).", section: .services, kind: .command),
+            ConfigKey("<NAME>_INSTALL_COMMAND",
+                      "Command that installs an app's dependencies before it starts; empty: none.",
+                      section: .services, kind: .command),
+            ConfigKey("<NAME>_RELOAD", default: "self",
+                      "self: the app reloads itself on changes; restart: sagedev restarts it.",
+                      section: .services, kind: .choice(["self", "restart"])),
+            ConfigKey("<NAME>_PORT", defaultDescription: "none: a worker without a port, ready once it has run for 1 s",
+                      "Host port of the service: an app's PORT (the same inside its container), a container's published port.",
+                      section: .services, kind: .port),
+            ConfigKey("<NAME>_HEALTH_PATH", defaultDescription: "none (see <NAME>_HEALTH)",
+                      "HTTP path that answers 2xx or 3xx once the service is up (short for <NAME>_HEALTH=http:/path).",
+                      section: .services),
+            ConfigKey("<NAME>_HEALTH", defaultDescription: "tcp when <NAME>_PORT is set",
+                      "How readiness is checked on <NAME>_PORT: tcp (a connection is accepted) or http:/path.",
+                      section: .services),
+            ConfigKey("<NAME>_DEPENDS_ON", defaultDescription: "postgres,valkey,database for an app; none for a container",
+                      "Services that must be ready before this one starts, comma-separated (database: the migrate and seed step); none for no dependency.",
+                      section: .services),
+            ConfigKey("<NAME>_IMAGE", defaultDescription: "node:20-alpine for an app; none (required) for a container",
+                      "A container's image, or the base image of an app's dev Dockerfile (compose runtime).",
+                      section: .services, kind: .image),
+            ConfigKey("<NAME>_CONTAINER_PORT", defaultDescription: "<NAME>_PORT",
+                      "The port inside a container that <NAME>_PORT publishes.", section: .services, kind: .port),
+            ConfigKey("<NAME>_COMMAND",
+                      "A container's command instead of its image's own; empty: the image's.",
+                      section: .services, kind: .command),
+
             ConfigKey("SAGEDEV_MIGRATIONS_DIR", default: "db/migrations",
                       "SQL migrations, applied once each in file-name order; relative to the project directory.",
                       section: .database, kind: .path),
@@ -153,7 +205,7 @@ public struct ConfigKey: Sendable, Equatable {
                       section: .native),
 
             ConfigKey("ANTHROPIC_API_KEY", defaultDescription: "unset",
-                      "Example application secret: any key not listed above is passed to the backend and frontend.",
+                      "Example application secret: any key not listed above is passed to the apps (backend, frontend, extra apps).",
                       section: .secrets, secret: true, example: "sk-ant-your-key-here", passthroughExample: true),
         ]
         return keys

@@ -105,6 +105,8 @@ public enum ConfigLoader {
         let projectDirectory: String
         let environment: [String: String]
         var issues: [ConfigIssue] = []
+        /// The `.env` prefixes of the extra services (`WORKER_`), longest first, once `SAGEDEV_SERVICES` is read.
+        var extraPrefixes: [String] = []
 
         init(document: DotEnv.Document, file: String, projectDirectory: String, environment: [String: String]) {
             self.document = document; self.file = file; self.projectDirectory = projectDirectory
@@ -132,8 +134,24 @@ public enum ConfigLoader {
         /// The value of a known key with its default applied (missing or empty → default).
         func value(_ key: String) -> String {
             let v = raw(key) ?? ""
-            if v.isEmpty { return ConfigKey.named(key)?.defaultValue ?? "" }
+            if v.isEmpty { return keySpec(key)?.defaultValue ?? "" }
             return v
+        }
+
+        /// The table's entry for a key: its own, or the `<NAME>_*` pattern for a key of a declared extra service.
+        func keySpec(_ key: String) -> ConfigKey? {
+            if let k = ConfigKey.named(key) { return k }
+            guard let (_, suffix) = extraServiceKey(key) else { return nil }
+            return ConfigKey.pattern(suffix)
+        }
+
+        /// (prefix, suffix) when `key` is one of the keys a declared extra service takes (`WORKER_` + `PORT`).
+        func extraServiceKey(_ key: String) -> (String, String)? {
+            for prefix in extraPrefixes where key.hasPrefix(prefix) {
+                let suffix = String(key.dropFirst(prefix.count))
+                if ConfigKey.pattern(suffix) != nil { return (prefix, suffix) }
+            }
+            return nil
         }
 
         // MARK: the pipeline
@@ -145,6 +163,8 @@ public enum ConfigLoader {
             for p in document.warnings {
                 issues.append(ConfigIssue(.warning, key: p.key, file: file, line: p.line, column: p.column, p.message))
             }
+            let declared = declaredServices()
+            extraPrefixes = declared.map(\.envPrefix).sorted { $0.count > $1.count }
             checkKeys()
 
             let chosenRuntime = choice("SAGEDEV_RUNTIME", Config.Runtime.self)
@@ -160,7 +180,9 @@ public enum ConfigLoader {
                                        port: port("VALKEY_PORT"), binDirectory: optionalPath("SAGEDEV_VALKEY_BIN_DIR"))
             let backend = app("BACKEND")
             let frontend = app("FRONTEND")
-            checkPortsDistinct()
+            let extras = extraServices(declared, runtime: chosenRuntime)
+            checkGraph(Config.standardServices(postgres: postgres, valkey: valkey, backend: backend, frontend: frontend) + extras)
+            checkPortsDistinct(extras)
             checkPasswordsForCompose(chosenRuntime)
             let debounce = integer("SAGEDEV_WATCH_DEBOUNCE_MS")
             let ignore = value("SAGEDEV_WATCH_IGNORE").split(separator: ",")
@@ -179,7 +201,7 @@ public enum ConfigLoader {
                 migrationsDirectory: path("SAGEDEV_MIGRATIONS_DIR"), seedsDirectory: path("SAGEDEV_SEEDS_DIR"),
                 migrateCommand: value("SAGEDEV_MIGRATE_COMMAND"), seedCommand: value("SAGEDEV_SEED_COMMAND"),
                 watchIgnore: ignore, watchDebounceMilliseconds: debounce,
-                passthrough: passthrough, values: values)
+                passthrough: passthrough, values: values, extraServices: extras)
             // File order: positioned issues by line and column, then the ones without a line.
             let ordered = issues.enumerated().sorted { a, b in
                 let la = a.element.line ?? Int.max, lb = b.element.line ?? Int.max
@@ -193,10 +215,17 @@ public enum ConfigLoader {
 
         /// Unknown SAGEDEV_* keys, near-misses of known keys, and keys the apps cannot receive.
         mutating func checkKeys() {
-            let known = ConfigKey.all.map(\.name)
+            var known = ConfigKey.all.filter { !$0.isPattern }.map(\.name)
+            for prefix in extraPrefixes { known += ConfigKey.serviceSuffixes.map { prefix + $0 } }
             var seen = Set<String>()
             for e in document.entries where seen.insert(e.key).inserted {
-                if ConfigKey.named(e.key) != nil { continue }
+                if keySpec(e.key) != nil { continue }
+                if e.key.hasSuffix("_KIND"), e.key.count > 5 {
+                    let name = String(e.key.dropLast(5)).lowercased().replacingAll("_", "-")
+                    issues.append(ConfigIssue(.warning, key: e.key, file: file, line: e.line, column: e.column,
+                                              "\(e.key) looks like the kind of an extra service, but \(name) is not in SAGEDEV_SERVICES; add it there (it is passed to the apps as it is meanwhile)"))
+                    continue
+                }
                 let hint = Suggestion.closest(to: e.key, among: known).map { "; did you mean \($0)?" } ?? ""
                 if e.key.hasPrefix("SAGEDEV_") {
                     issues.append(ConfigIssue(.error, key: e.key, file: file, line: e.line, column: e.column,
@@ -215,7 +244,7 @@ public enum ConfigLoader {
         func passthroughValues(_ values: [String: String]) -> [String: String] {
             var out: [String: String] = [:]
             for (k, v) in values where document.values[k] != nil {
-                if let key = ConfigKey.named(k), !key.isPassthroughExample { continue }
+                if let key = keySpec(k), !key.isPassthroughExample { continue }
                 if k.hasPrefix("SAGEDEV_") || ConfigLoader.isToolKey(k) || !ConfigLoader.isPortableName(k) { continue }
                 out[k] = v
             }
@@ -335,9 +364,9 @@ public enum ConfigLoader {
                               image: image("\(prefix)_IMAGE"))
         }
 
-        mutating func checkPortsDistinct() {
+        mutating func checkPortsDistinct(_ extras: [ServiceSpec]) {
             var owner: [Int: String] = [:]
-            for key in ["POSTGRES_PORT", "VALKEY_PORT", "BACKEND_PORT", "FRONTEND_PORT"] {
+            for key in ["POSTGRES_PORT", "VALKEY_PORT", "BACKEND_PORT", "FRONTEND_PORT"] + extras.compactMap(\.portKey) {
                 guard let n = Int(value(key)), (1...65_535).contains(n) else { continue }
                 if let first = owner[n] {
                     issue(key, "\(key) \(n) is already \(first); every service needs its own host port")

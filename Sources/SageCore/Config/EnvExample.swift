@@ -28,7 +28,7 @@ public enum EnvExample {
                 if k.example != nil && !k.isPassthroughExample && k.defaultDescription == nil { notes += " Placeholder below: change it." }
                 out += "# \(notes)\n"
                 let line = "\(k.name)=\(quote(k.exampleValue))"
-                out += (k.isPassthroughExample ? "# " : "") + line + "\n"
+                out += (k.isPassthroughExample || k.isPattern ? "# " : "") + line + "\n"
             }
         }
         return out

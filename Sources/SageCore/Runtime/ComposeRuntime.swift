@@ -389,6 +389,13 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
         return d
     }
 
+    public func runningSeconds(_ s: ServiceID) -> Double? {
+        state.withValue { st in
+            guard st.current[s] != nil, let since = st.runSince[s], since > 0 else { return nil }
+            return max(0, wallClockSeconds() - since)
+        }
+    }
+
     public func removeData(config c: Config) throws {
         try down(config: c, volumes: true)
     }

@@ -69,6 +69,9 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
     }
 
     public func prepare(_ c: Config) throws {
+        if let ct = c.services.specs.first(where: { $0.container != nil }) {
+            throw RuntimeError(ct.id, "\(ct.id) is a container service (\(ct.id.envPrefix)KIND=container), which the native runtime cannot run; start a Docker engine and set SAGEDEV_RUNTIME=compose, or make \(ct.id) an app")
+        }
         try paths.ensure()
         let postgres = try toolchain.postgres(c), initdb = try toolchain.postgres(c, "initdb")
         _ = try toolchain.valkeyServer(c)
@@ -191,9 +194,9 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
         return RunningService(pid: child.pid)
     }
 
-    /// The apps' environment: ours, then what the configuration gives the service (see `Config.serviceEnvironment`).
+    /// The apps' environment: ours, then what the configuration gives the service (see `Config.environment(of:)`).
     public func appEnvironment(_ s: ServiceID, _ c: Config) -> [String: String] {
-        environment.merging(c.serviceEnvironment(s)) { _, new in new }
+        environment.merging(c.nativeEnvironment(of: s)) { _, new in new }
     }
 
     /// postgres refuses to start over a postmaster.pid whose pid is alive, even when that pid was reused by an
@@ -321,6 +324,11 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
     public func restartMarker(_ s: ServiceID) -> String? {
         guard let w = queue.sync(execute: { watched[s] }) else { return nil }
         return ProcFS.processes(inGroup: w.pid).sorted().map(String.init).joined(separator: ",")
+    }
+
+    public func runningSeconds(_ s: ServiceID) -> Double? {
+        guard let w = queue.sync(execute: { watched[s] }) else { return nil }
+        return ProcFS.runningSeconds(pid: w.pid)
     }
 
     /// The pids this runtime watches (for tests and status).

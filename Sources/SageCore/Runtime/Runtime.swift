@@ -38,6 +38,9 @@ public protocol ServiceRuntime: AnyObject, Sendable {
     func runJob(_ command: String, service: ServiceID, config: Config, deadline: Deadline) throws -> CompletedProcess
     /// Extra fields for `status` (container id, compose health, ports…).
     func details(_ service: ServiceID, config: Config) -> [String: String]
+    /// How long the service's current process or container has been running; nil when none runs (the readiness
+    /// of a worker without a port).
+    func runningSeconds(_ service: ServiceID) -> Double?
     /// Removes what `prepare` made that holds data (volumes / data directories). Only with the user's consent.
     func removeData(config: Config) throws
     /// How to run a PostgreSQL client tool (`pg_dump`, `psql`) against the stack's server, with the connection
@@ -75,6 +78,8 @@ extension ServiceRuntime {
     /// Something that changes when a self-reloading dev server restarts its app process (native: the members of the
     /// service's process group). nil when the runtime cannot tell; reloads are then confirmed by an observed outage.
     public func restartMarker(_ service: ServiceID) -> String? { nil }
+
+    public func runningSeconds(_ service: ServiceID) -> Double? { nil }
 
     /// Installs an app's dependencies after a manifest or lockfile change (native: the install command).
     public func installDependencies(_ service: ServiceID, config: Config, deadline: Deadline) throws -> String {

@@ -75,7 +75,7 @@ public final class Engine: @unchecked Sendable {
                 carryOut(actions, for: s)
             }
             // Adopted apps mean the migrate/seed step ran for this data already.
-            if found.keys.contains(where: { config.services[$0]?.isApp == true }) { hookState = .done }
+            if found.keys.contains(where: needsDatabaseStep) { hookState = .done }
         }
     }
 
@@ -324,6 +324,11 @@ public final class Engine: @unchecked Sendable {
 
     private func bump(_ s: ServiceID) { generation[s, default: 0] += 1 }
 
+    /// Whether `s` waits for the database step (it depends on the database job, directly or through others).
+    private func needsDatabaseStep(_ s: ServiceID) -> Bool {
+        config.services.dependencies(of: s).contains { config.services[$0]?.isJob == true }
+    }
+
     /// The direct dependencies of `s` that are running services (the database job is the hook's business).
     private func runningDependencies(_ s: ServiceID) -> [ServiceID] {
         (config.services[s]?.dependsOn ?? []).map(\.id).filter { supervisors[$0] != nil }
@@ -332,7 +337,7 @@ public final class Engine: @unchecked Sendable {
     /// Starts what is wanted and whose dependencies are healthy.
     private func reconcile() {
         let dataReady = supervisors[.postgres]!.state == .healthy && supervisors[.valkey]!.state == .healthy
-        if dataReady && hookState == .pending && (wanted.contains(.backend) || wanted.contains(.frontend)) {
+        if dataReady && hookState == .pending && wanted.contains(where: needsDatabaseStep) {
             runHook()
         }
         for s in config.services.serviceIDs where wanted.contains(s) {
@@ -340,7 +345,7 @@ public final class Engine: @unchecked Sendable {
             guard sup.state == .stopped else { continue }
             let depsHealthy = runningDependencies(s).allSatisfy { supervisors[$0]!.state == .healthy }
             guard depsHealthy else { continue }
-            if config.services[s]?.isApp == true && hookState != .done { continue }
+            if needsDatabaseStep(s) && hookState != .done { continue }
             let a = supervisors[s]!.handle(.startRequested, now: wallClockSeconds())
             notify(.changed(s, supervisors[s]!.state, reason: "starting", elapsedMilliseconds: 0))
             carryOut(a, for: s)

@@ -165,6 +165,12 @@ public final class HotReloader: @unchecked Sendable {
             return
         }
         let affected = old.servicesAffected(by: new)
+        // A service taken out of SAGEDEV_SERVICES stops while the old configuration still knows it.
+        let removed = old.services.serviceIDs.filter { !new.services.contains($0) }
+        if !removed.isEmpty {
+            engine.logs.appendLine("daemon", "watch: .env no longer declares \(removed.map(\.rawValue).joined(separator: ", ")); stopping it")
+            engine.stop(removed)
+        }
         engine.logs.appendLine("daemon", "watch: .env changed; \(affected.isEmpty ? "no service is affected" : "restarting \(affected.map(\.rawValue).joined(separator: ", "))")")
         guard !affected.isEmpty else { engine.updateConfig(new); return }
         engine.updateConfig(new)

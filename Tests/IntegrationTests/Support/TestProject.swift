@@ -121,7 +121,9 @@ final class TestProject: @unchecked Sendable {
     deinit {
         _ = try? sagedev(["down"], timeout: 60)
         // Whatever survived a failed test: kill by pid file and by command line.
-        for s in ["postgres", "valkey", "backend", "frontend"] { if let r = pidRecord(s) { kill(-r.pid, SIGKILL); kill(r.pid, SIGKILL) } }
+        let pidFiles = (try? FileManager.default.contentsOfDirectory(atPath: root + "/.sagedev/run")) ?? []
+        let services = Set(["postgres", "valkey", "backend", "frontend"] + pidFiles.filter { $0.hasSuffix(".pid") }.map { String($0.dropLast(4)) })
+        for s in services { if let r = pidRecord(s) { kill(-r.pid, SIGKILL); kill(r.pid, SIGKILL) } }
         for pid in processesOfProject() { kill(pid, SIGKILL) }
         removeTree(root)
     }
