@@ -114,6 +114,23 @@ import SageSystem
         #expect(up.stderrText.contains(".env:"), "the message points at the line: \(up.stderrText)")
         #expect(DaemonLauncherProbe.noDaemon(p), "nothing was started")
     }
+
+    @Test func aContainerServiceUnderTheNativeRuntimeExits78NamingTheKeyAndTheFix() throws {
+        let p = try TestProject(extraEnv: ["SAGEDEV_SERVICES": "mailpit", "MAILPIT_KIND": "container", "MAILPIT_IMAGE": "mailpit"])
+        let up = try p.sagedev(["up"], timeout: 60)
+        #expect(up.status == .exited(78), "\(up.stdoutText)\n\(up.stderrText)")
+        #expect(up.stderrText.contains("MAILPIT_KIND") && up.stderrText.contains("SAGEDEV_RUNTIME=compose"), "\(up.stderrText)")
+        #expect(DaemonLauncherProbe.noDaemon(p))
+    }
+
+    @Test func aContainerServiceWithAutoAndNoDockerEngineExits78() throws {
+        let p = try TestProject(runtime: "auto", extraEnv: ["SAGEDEV_SERVICES": "mailpit", "MAILPIT_KIND": "container", "MAILPIT_IMAGE": "mailpit"],
+                                processEnvironment: ["DOCKER_HOST": "unix:///nonexistent/docker.sock"])
+        let up = try p.sagedev(["up"], timeout: 60)
+        #expect(up.status == .exited(78), "\(up.stdoutText)\n\(up.stderrText)")
+        #expect(up.stderrText.contains("mailpit is a container service") && up.stderrText.contains("MAILPIT_KIND=app"), "\(up.stderrText)")
+        #expect(DaemonLauncherProbe.noDaemon(p))
+    }
 }
 
 /// Whether a project has no daemon (its control socket does not answer).
