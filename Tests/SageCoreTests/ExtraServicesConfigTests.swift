@@ -151,6 +151,12 @@ struct ExtraServicesConfigTests {
         #expect(r.warnings.contains { $0.key == "WORKER_KIND" && $0.message.contains("not in SAGEDEV_SERVICES") }, "\(r.warnings)")
     }
 
+    @Test func anApplicationKeyEndingInKindIsLeftAlone() {
+        let r = resolve("PAYMENT_KIND=card\n")
+        #expect(r.warnings.isEmpty, "\(r.warnings)")
+        #expect(r.config?.passthrough["PAYMENT_KIND"] == "card")
+    }
+
     @Test func aNearMissOfAServiceKeyIsAWarningWithTheKey() {
         let r = resolve("SAGEDEV_SERVICES=worker\nWORKER_DIR=w\nWORKER_DEV_COMAND=x\n")
         #expect(r.warnings.contains { $0.key == "WORKER_DEV_COMAND" && $0.message.contains("did you mean WORKER_DEV_COMMAND?") }, "\(r.warnings)")

@@ -220,7 +220,7 @@ public enum ConfigLoader {
             var seen = Set<String>()
             for e in document.entries where seen.insert(e.key).inserted {
                 if keySpec(e.key) != nil { continue }
-                if e.key.hasSuffix("_KIND"), e.key.count > 5 {
+                if e.key.hasSuffix("_KIND"), e.key.count > 5, ["app", "container"].contains(e.value) {
                     let name = String(e.key.dropLast(5)).lowercased().replacingAll("_", "-")
                     issues.append(ConfigIssue(.warning, key: e.key, file: file, line: e.line, column: e.column,
                                               "\(e.key) looks like the kind of an extra service, but \(name) is not in SAGEDEV_SERVICES; add it there (it is passed to the apps as it is meanwhile)"))
