@@ -38,10 +38,10 @@ extension ConfigLoader.Builder {
         return declared.map { id in
             let p = id.envPrefix
             let kind = choice(p + "KIND", ExtraKind.self) ?? .app
-            let port = raw(p + "PORT").map { $0.isEmpty } == false ? port(p + "PORT") : nil
+            let port = isSet(p + "PORT") ? self.port(p + "PORT") : nil
             let probe = readiness(p, port: port)
             let dependsOn = dependencies(p, kind: kind, known: standard + declared, own: id)
-            let sourceKey = document.entry(for: p + "DEPENDS_ON") != nil || fromEnvironment(p + "DEPENDS_ON") ? p + "DEPENDS_ON" : "SAGEDEV_SERVICES"
+            let sourceKey = isSet(p + "DEPENDS_ON") ? p + "DEPENDS_ON" : "SAGEDEV_SERVICES"
             let source = ConfigSource(key: sourceKey, file: fromEnvironment(sourceKey) ? nil : file,
                                       line: fromEnvironment(sourceKey) ? nil : document.entry(for: sourceKey)?.line)
             let specKind: ServiceSpec.Kind
@@ -59,7 +59,7 @@ extension ConfigLoader.Builder {
                 for s in ["DIR", "DEV_COMMAND", "INSTALL_COMMAND", "RELOAD"] { ignored(p + s, for: id, kind: "a container") }
                 let image = image(p + "IMAGE")
                 if image.isEmpty { issue(p + "IMAGE", "\(p)IMAGE must name the image \(id) runs (\(p)KIND=container)") }
-                let containerPort = raw(p + "CONTAINER_PORT").map { $0.isEmpty } == false ? self.port(p + "CONTAINER_PORT") : port
+                let containerPort = isSet(p + "CONTAINER_PORT") ? self.port(p + "CONTAINER_PORT") : port
                 specKind = .container(ContainerSpec(image: image, command: value(p + "COMMAND"), containerPort: containerPort))
                 if runtime == .native {
                     issue(p + "KIND", "\(id) is a container service (\(p)KIND=container), which only the compose runtime runs, and SAGEDEV_RUNTIME is native; set SAGEDEV_RUNTIME=compose (or auto, with a Docker engine running), or make \(id) an app with \(p)KIND=app and \(p)DIR")
@@ -71,6 +71,9 @@ extension ConfigLoader.Builder {
     }
 
     enum ExtraKind: String, CaseIterable { case app, container }
+
+    /// Set to a value that is not empty (an empty value means the key's default, here: none).
+    func isSet(_ key: String) -> Bool { !(raw(key) ?? "").isEmpty }
 
     /// `<NAME>_HEALTH` (tcp or http:/path) or `<NAME>_HEALTH_PATH`; without a port, "alive for 1 s".
     mutating func readiness(_ p: String, port: Int?) -> ProbeSpec {
