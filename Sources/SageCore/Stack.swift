@@ -82,7 +82,13 @@ public enum Stack {
                                        runJob: { command, c, deadline in try runtime.runJob(command, service: .backend, config: c, deadline: deadline) },
                                        postgresClient: { tool, c in try runtime.postgresClient(tool, config: c) },
                                        activity: activity)
-        engine.setBeforeAppsHook { c, _ in try database.beforeApps(c) }
+        engine.setJobRunner { job, c, _ in
+            switch job.work {
+            case .database: return try database.beforeApps(c)
+            case .command(let command, _):
+                throw RuntimeError(nil, "a job that runs `\(command)` is not supported yet; remove it from .env")
+            }
+        }
         database.register(on: daemon)
         if watch {
             let reloader = HotReloader(engine: engine, environment: environment)

@@ -1,56 +1,59 @@
 import Dispatch
 import SageSystem
 
-/// What the engine tells the people watching (the `up` progress lines, `logs -f`).
-public enum EngineNotice: Sendable, Equatable {
-    case changed(ServiceID, ServiceState, reason: String, elapsedMilliseconds: Int)
-    case step(String, String)  // (name, message) e.g. ("migrate", "applied 3 migrations in 41 ms")
-}
-
 /// How the engine makes a probe for a service (a seam: the daemon uses the real wire probes).
 public typealias ProbeFactory = @Sendable (ServiceID, Config) -> any Probe
 
-/// A hook run after postgres and valkey are healthy and before the backend starts (migrations and seeds).
-public typealias BeforeAppsHook = @Sendable (Config, LogStore) throws -> [String]
+/// Runs a job of the graph to completion (the database step: migrations, seeds, the reset template). Returns the
+/// steps it reports; throws a message that says what failed.
+public typealias JobRunner = @Sendable (JobSpec, Config, LogStore) throws -> [String]
 
-/// The one place that decides. It owns a supervisor per service and carries out their actions through the runtime
-/// and the probes. All its state lives on `queue`; runtime calls and probes run on worker threads and report back.
+/// The shell around `StackMachine`: it owns the queue the machine lives on, feeds it events with the time, and
+/// carries its actions out through the runtime, the probes, the job runner and timers. Runtime calls, probes and
+/// jobs run on worker threads and report back as events. Readers (`config`, `snapshot`, `upOutcome`, …) get the
+/// machine as it was after the last event, without waiting for the queue.
 public final class Engine: @unchecked Sendable {
-    public let queue = DispatchQueue(label: "sagedev.engine")
+    private let queue = DispatchQueue(label: "sagedev.engine")
     private let workers = DispatchQueue(label: "sagedev.workers", attributes: .concurrent)
-    public private(set) var config: Config
     public let runtime: any ServiceRuntime
     public let logs: LogStore
     private let probeFactory: ProbeFactory
-    private let backoff: BackoffPolicy
-    private let liveness: LivenessPolicy
-    /// Readiness polls: about every 10 ms at first, backing off gently to 250 ms by 5 s.
-    private let schedule = ProbeSchedule()
-    private var supervisors: [ServiceID: ServiceSupervisor] = [:]
-    private var running: [ServiceID: RunningService] = [:]
-    private var generation: [ServiceID: Int] = [:]
-    private var readinessStarted: [ServiceID: UInt64] = [:]
-    private var wanted: Set<ServiceID> = []
-    private var hook: BeforeAppsHook?
-    private var hookState: HookState = .pending
-    private var observers: [Int: @Sendable (EngineNotice) -> Void] = [:]
-    private var nextObserver = 0
     public let startedAt = wallClockSeconds()
 
-    enum HookState: Equatable { case pending, running, done, failed(String) }
+    // On `queue` only.
+    private var machine: StackMachine
+    private var jobRunner: JobRunner?
+    private var observers: [Int: @Sendable (EngineNotice) -> Void] = [:]
+    private var nextObserver = 0
+    private struct Waiter { var id: Int; var condition: @Sendable (StackMachine) -> Bool; var signal: DispatchSemaphore }
+    private var waiters: [Waiter] = []
+    private var nextWaiter = 0
+
+    /// The machine after the last event, for readers on any thread.
+    private let published: Locked<StackMachine>
 
     public init(config: Config, runtime: any ServiceRuntime, logs: LogStore, probes: @escaping ProbeFactory,
                 backoff: BackoffPolicy = BackoffPolicy(), liveness: LivenessPolicy = LivenessPolicy()) {
-        self.config = config; self.runtime = runtime; self.logs = logs; self.probeFactory = probes
-        self.backoff = backoff; self.liveness = liveness
-        for s in config.services.serviceIDs { supervisors[s] = ServiceSupervisor(service: s, backoff: backoff, liveness: liveness) }
+        var policy = StackPolicy()
+        policy.backoff = backoff; policy.liveness = liveness
+        let m = StackMachine(config: config, policy: policy)
+        self.machine = m
+        self.published = Locked(m)
+        self.runtime = runtime; self.logs = logs; self.probeFactory = probes
         runtime.setEventHandler { [weak self] event in
             guard let self else { return }
-            self.queue.async { self.runtimeReported(event) }
+            switch event {
+            case .exited(let s, let status):
+                self.queue.async { self.send(.processExited(s, status)) }
+            }
         }
     }
 
-    public func setBeforeAppsHook(_ hook: BeforeAppsHook?) { queue.sync { self.hook = hook } }
+    /// The configuration the machine holds now (a value: later changes do not reach it).
+    public var config: Config { published.current.config }
+
+    /// Runs the graph's jobs (the daemon passes the database step). Without one, a job succeeds at once.
+    public func setJobRunner(_ runner: JobRunner?) { queue.sync { jobRunner = runner } }
 
     // MARK: observing
 
@@ -58,231 +61,110 @@ public final class Engine: @unchecked Sendable {
         queue.sync { nextObserver += 1; observers[nextObserver] = f; return nextObserver }
     }
     public func stopObserving(_ token: Int) { queue.async { self.observers[token] = nil } }
-    private func notify(_ n: EngineNotice) { for o in observers.values { o(n) } }
 
-    // MARK: commands (call from any thread)
+    // MARK: commands (call from any thread but the engine's queue)
 
     /// Takes over services a previous daemon left running.
     public func adoptRunning() {
         let found = runtime.adopt(config)
-        queue.sync {
-            for (s, r) in found {
-                running[s] = r
-                wanted.insert(s)
-                bump(s)
-                readinessStarted[s] = monotonicNanoseconds()
-                let actions = supervisors[s]!.adopted(pid: r.pid, now: wallClockSeconds())
-                carryOut(actions, for: s)
-            }
-            // Adopted apps mean the migrate/seed step ran for this data already.
-            if found.keys.contains(where: needsDatabaseStep) { hookState = .done }
-        }
+        queue.sync { send(.adopted(found)) }
     }
 
-    /// Asks for every service to run. Ports of services not already running are checked first; a conflict starts
-    /// nothing and is returned.
+    /// Asks for every service to run (with what it depends on). Ports of services not already running are checked
+    /// first; a conflict starts nothing and is returned.
     public func up(_ services: [ServiceID]? = nil, checkPorts: Bool = true) -> String? {
-        let services = services ?? queue.sync { config.services.serviceIDs }
-        let toStart: [ServiceID] = !checkPorts ? [] : queue.sync {
-            services.filter { s in
-                let st = supervisors[s]!.state
-                return st == .stopped || st == .failed
-            }
-        }
-        var conflicts: [String] = []
-        for s in toStart {
-            guard let port = config.port(of: s) else { continue }
-            if let c = PortCheck.check(host: config.bindAddress == "0.0.0.0" ? "0.0.0.0" : config.bindAddress, port: port) {
-                conflicts.append("\(s.rawValue): \(c.description); set \(config.services[s]?.portKey ?? "its port") in .env or stop that process")
-            }
-        }
-        if !conflicts.isEmpty { return conflicts.joined(separator: "\n") }
-        queue.sync {
+        let m = published.current
+        let services = services ?? m.serviceIDs
+        if checkPorts {
+            let c = m.config
+            var conflicts: [String] = []
             for s in services {
-                wanted.insert(s)
-                if supervisors[s]!.state == .failed { _ = supervisors[s]!.handle(.stopRequested, now: wallClockSeconds()) }
+                guard let st = m.units[s]?.supervisor.state, st == .stopped || st == .failed, let port = c.port(of: s) else { continue }
+                if let conflict = PortCheck.check(host: c.bindAddress == "0.0.0.0" ? "0.0.0.0" : c.bindAddress, port: port) {
+                    conflicts.append("\(s.rawValue): \(conflict.description); set \(c.services[s]?.portKey ?? "its port") in .env or stop that process")
+                }
             }
-            if case .failed = hookState { hookState = .pending }
-            reconcile()
+            if !conflicts.isEmpty { return conflicts.joined(separator: "\n") }
         }
+        queue.sync { send(.commandReceived(.up(services))) }
         return nil
     }
 
     /// Stops services (dependents first) and waits until they are down.
-    public func stop(_ services: [ServiceID], deadline: Deadline = .after(seconds: 60)) {
-        let group = DispatchGroup()
-        for s in config.services.stopOrder where services.contains(s) {
-            queue.sync {
-                wanted.remove(s)
-                bump(s)
-                let st = supervisors[s]!.state
-                if st == .stopped { return }
-                _ = supervisors[s]!.handle(.stopRequested, now: wallClockSeconds())
-                notify(.changed(s, .stopping, reason: "stop requested", elapsedMilliseconds: 0))
-            }
-            group.enter()
-            workers.async {
-                do { try self.runtime.stop(s, config: self.config) } catch {
-                    self.logs.appendLine(s.rawValue, "sagedev: stop failed: \(error)")
-                }
-                self.queue.async {
-                    self.running[s] = nil
-                    _ = self.supervisors[s]!.handle(.stopped, now: wallClockSeconds())
-                    if self.supervisors[s]!.state != .stopped {
-                        // A crash or failure state: the process is gone all the same.
-                        self.supervisors[s] = ServiceSupervisor(service: s, backoff: self.supervisors[s]!.backoff, liveness: self.supervisors[s]!.liveness)
-                    }
-                    self.notify(.changed(s, .stopped, reason: "stopped", elapsedMilliseconds: 0))
-                    group.leave()
-                }
-            }
-            // Dependents first: wait for this one before stopping what it depends on.
-            _ = group.wait(timeout: .now() + .milliseconds(Int(deadline.remainingMilliseconds)))
+    public func stop(_ ids: [ServiceID], deadline: Deadline = .after(seconds: 60)) {
+        queue.sync { send(.commandReceived(.stop(ids))) }
+        wait(deadline) { $0.stopsSettled(ids) }
+    }
+
+    /// Stops every wanted service that depends on `id` (what a database reset stops), dependents first, and waits
+    /// until they are down. Returns them, to be started again with `start`.
+    public func stopDependents(of id: ServiceID, deadline: Deadline = .after(seconds: 60)) -> [ServiceID] {
+        let dependents: [ServiceID] = queue.sync {
+            let d = machine.wantedDependents(of: id)
+            send(.commandReceived(.stop(d)))
+            return d
         }
+        wait(deadline) { $0.stopsSettled(dependents) }
+        return dependents
+    }
+
+    /// Starts services again (after `stopDependents`), without the port pre-check: their ports were ours.
+    public func start(_ ids: [ServiceID]) {
+        queue.sync { send(.commandReceived(.up(ids))) }
     }
 
     /// Stops then starts services again (their supervisors start fresh, so a `failed` service gets a new chance).
-    public func restart(_ services: [ServiceID], afterFileChange: Bool = false) -> String? {
-        stop(services)
-        queue.sync {
-            for s in services {
-                supervisors[s] = ServiceSupervisor(service: s, backoff: supervisors[s]!.backoff, liveness: supervisors[s]!.liveness)
-                if afterFileChange { supervisors[s]!.noteReload() }
-            }
-        }
-        // The ports were ours a moment ago: no pre-check (a port still being released would leave the service
-        // unwanted). The spawn's own check and the restart backoff cover a port that is slow to free.
-        return up(services, checkPorts: false)
+    /// Returns once they are stopped; the start is under way.
+    public func restart(_ list: [ServiceID], afterFileChange: Bool = false) -> String? {
+        queue.sync { send(.commandReceived(.restart(list, afterFileChange: afterFileChange))) }
+        wait(.after(seconds: 60)) { $0.stopsSettled(list) }
+        return nil
     }
-
-    /// Marks the migrate/seed step to be run again before the backend next starts.
-    public func resetHook() { queue.sync { hookState = .pending } }
 
     /// Replaces the configuration (after a valid .env change).
     public func updateConfig(_ c: Config) {
-        queue.sync {
-            config = c
-            for s in c.services.serviceIDs where supervisors[s] == nil {
-                supervisors[s] = ServiceSupervisor(service: s, backoff: backoff, liveness: liveness)
-            }
-        }
+        queue.sync { send(.commandReceived(.replaceConfig(c))) }
     }
 
     // MARK: hot reload
 
-    /// The last reload of a service, for `status`.
-    public struct ReloadRecord: Sendable, Equatable {
-        public var file: String
-        public var at: Double              // wall clock of the change
-        public var action: String          // "self", "restart", "install+restart"
-        public var healthyMilliseconds: Int?
-        public var outcome: String         // "reloading", "reloaded", "crashed", "no restart needed"
-        public var count: Int
-    }
-    private var reloads: [ServiceID: ReloadRecord] = [:]
-    private var reloadStarted: [ServiceID: UInt64] = [:]
-    private var reloadMarker: [ServiceID: String?] = [:]
-    private var reloadOutageSeen: Set<ServiceID> = []
-    /// How long a self-reloading server may take to come back before it counts as crashed.
-    public var reloadTimeoutSeconds = 5.0
-    /// With no restart observed this long after a change, the dev server missed it (Node's --watch, for one, stops
-    /// watching a file that an editor saved by rename): sagedev restarts the service itself.
-    public var reloadSettleSeconds = 1.0
+    public typealias ReloadRecord = SageCore.ReloadRecord
 
-    public func reloadRecords() -> [ServiceID: ReloadRecord] { queue.sync { reloads } }
+    public func reloadRecords() -> [ServiceID: ReloadRecord] { published.current.units.compactMapValues(\.reload) }
 
-    private func beginReload(_ s: ServiceID, file: String, action: String, changedAt: UInt64, continuing: Bool = false) {
-        let count = (reloads[s]?.count ?? 0) + (continuing ? 0 : 1)
-        reloads[s] = ReloadRecord(file: file, at: wallClockSeconds() - Double(monotonicNanoseconds() &- changedAt) / 1e9,
-                                  action: action, healthyMilliseconds: nil, outcome: "reloading", count: count)
-        reloadStarted[s] = changedAt
-    }
-
-    /// A source file of a self-reloading service changed: the dev server restarts itself; confirm it through the
-    /// probe. `changedAt` is when the change was seen (monotonic), so "reloaded in N ms" counts from the save.
+    /// A source file of a self-reloading service changed: the dev server restarts itself; the probe confirms it.
+    /// `changedAt` is when the change was seen (monotonic), so "reloaded in N ms" counts from the save.
     public func reloadTriggered(_ s: ServiceID, file: String, changedAt: UInt64 = monotonicNanoseconds()) {
+        let marker = runtime.restartMarker(s)
         queue.async {
-            guard self.wanted.contains(s) else { return }
-            let alive = self.running[s] != nil
-            self.beginReload(s, file: file, action: "self", changedAt: changedAt)
-            self.bump(s)
-            self.readinessStarted[s] = monotonicNanoseconds()
-            self.reloadOutageSeen.remove(s)
-            let before = self.supervisors[s]!.state
-            let a = self.supervisors[s]!.handle(.reloadTriggered(file, processAlive: alive), now: wallClockSeconds())
-            // The marker is taken after the change: a restart the dev server already began still shows up as a
-            // change later, because its new app process has a new pid.
-            self.reloadMarker[s] = alive ? self.runtime.restartMarker(s) : nil
-            if self.supervisors[s]!.state == .reloading {
-                let gen = self.generation[s]!
-                self.queue.asyncAfter(deadline: .now() + self.reloadTimeoutSeconds) {
-                    guard self.generation[s] == gen, self.supervisors[s]!.state == .reloading else { return }
-                    self.handle(s, .startDeadlinePassed)
-                }
-            }
-            if before != self.supervisors[s]!.state {
-                self.notify(.changed(s, self.supervisors[s]!.state, reason: self.supervisors[s]!.reason, elapsedMilliseconds: 0))
-            }
-            self.carryOut(a, for: s)
+            self.send(.commandReceived(.reloadTriggered(s, file: file, changedAt: changedAt, restartMarker: marker)))
         }
     }
 
-    /// A source change for a service in restart mode, or after an install: restart it and time it from the change.
-    public func restartForReload(_ s: ServiceID, file: String, action: String, changedAt: UInt64 = monotonicNanoseconds(),
-                                 continuing: Bool = false) {
-        queue.sync { beginReload(s, file: file, action: action, changedAt: changedAt, continuing: continuing) }
-        if let conflict = restart([s], afterFileChange: true) { reloadFailed(s, file: file, action: action, reason: conflict) }
+    /// A source change for a service in restart mode: restart it and time it from the change. Returns once the
+    /// service is stopped; the start is under way.
+    public func restartForReload(_ id: ServiceID, file: String, action: String, changedAt: UInt64 = monotonicNanoseconds()) {
+        queue.sync { send(.commandReceived(.restartForReload(id, file: file, action: action, changedAt: changedAt))) }
+        wait(.after(seconds: 60)) { $0.stopsSettled([id]) }
     }
 
-    /// Notes a reload that failed before any restart (e.g. the install command failed).
+    /// The install command after a manifest change ended: on success the service restarts (returns once it is
+    /// stopped); a failure is recorded as the reload's outcome.
+    public func installFinished(_ id: ServiceID, file: String, changedAt: UInt64, failure: String?) {
+        queue.sync { send(.commandReceived(.installFinished(id, file: file, changedAt: changedAt, failure: failure))) }
+        wait(.after(seconds: 60)) { $0.stopsSettled([id]) }
+    }
+
+    /// Notes a reload that failed before any restart (e.g. an invalid `.env`).
     public func reloadFailed(_ s: ServiceID, file: String, action: String, reason: String) {
         queue.async {
-            let count = (self.reloads[s]?.count ?? 0) + 1
-            self.reloads[s] = ReloadRecord(file: file, at: wallClockSeconds(), action: action, healthyMilliseconds: nil,
-                                           outcome: "failed: \(reason)", count: count)
-            self.notify(.step("reload", "\(s.rawValue): \(reason)"))
+            self.send(.commandReceived(.reloadFailed(s, file: file, action: action, reason: reason)))
         }
     }
 
-    /// Runs the migrate/seed step again (a migration file changed) while the apps keep running.
-    public func rerunHook(reason: String) {
-        queue.async {
-            guard self.hookState != .running else { return }
-            self.hookState = .pending
-            self.notify(.step("database", reason))
-            self.runHook()
-        }
-    }
-
-    /// In `reloading`, a ready answer from the old process is not a reload: wait until the restart marker moves
-    /// (or, where the runtime cannot tell, until an outage was seen), or until the settle time says no restart came.
-    private func confirmReload(_ s: ServiceID, _ outcome: ProbeOutcome) -> ProbeOutcome {
-        guard supervisors[s]!.state == .reloading, let started = reloadStarted[s] else { return outcome }
-        guard case .ready(let why) = outcome else { reloadOutageSeen.insert(s); return outcome }
-        let elapsed = Double(monotonicNanoseconds() &- started) / 1e9
-        let marker = reloadMarker[s] ?? nil
-        let restarted = marker != nil ? runtime.restartMarker(s) != marker : reloadOutageSeen.contains(s)
-        if restarted { return .ready(why) }
-        if elapsed >= reloadSettleSeconds {
-            let file = reloads[s]?.file ?? "a file"
-            let changedAt = started
-            bump(s)  // no more probes for this reload: the restart takes over
-            DispatchQueue.global().async {
-                self.logs.appendLine(s.rawValue, "sagedev: the dev server did not reload within \(Int(self.reloadSettleSeconds * 1000)) ms of the change; restarting it")
-                self.restartForReload(s, file: file, action: "restart (the dev server missed the change)", changedAt: changedAt, continuing: true)
-            }
-            return .notReady("the dev server did not reload; restarting it")
-        }
-        return .notReady("waiting for the dev server to restart")
-    }
-
-    private func noteHealthyAfterReload(_ s: ServiceID) {
-        guard let started = reloadStarted[s], reloads[s] != nil else { return }
-        let ms = Int(millisecondsSince(started))
-        reloads[s]!.healthyMilliseconds = ms
-        if reloads[s]!.outcome == "reloading" { reloads[s]!.outcome = "reloaded" }
-        reloadStarted[s] = nil
-        notify(.step("reload", "\(s.rawValue) \(reloads[s]!.outcome) in \(ms) ms after a change to \(reloads[s]!.file)"))
+    /// Runs a job again (a migration file changed) while its dependents keep running.
+    public func rerunJob(_ id: ServiceID = .database, reason: String) {
+        queue.async { self.send(.commandReceived(.rerunJob(id, reason: reason))) }
     }
 
     // MARK: inspection
@@ -295,185 +177,108 @@ public final class Engine: @unchecked Sendable {
         public var dependencyOutage: [ServiceID]
     }
 
+    /// The long-running services as the machine saw them after its last event.
     public func snapshot() -> [ServiceSnapshot] {
-        queue.sync {
-            config.services.serviceIDs.map { s in
-                let outage = runningDependencies(s).filter { d in
-                    let st = supervisors[d]!.state
-                    return wanted.contains(s) && supervisors[s]!.state != .stopped && st != .healthy && st != .reloading
-                }
-                return ServiceSnapshot(service: s, supervisor: supervisors[s]!, running: running[s], wanted: wanted.contains(s),
-                                       dependencyOutage: outage)
-            }
+        let m = published.current
+        return m.serviceIDs.compactMap { id in
+            guard let u = m.units[id] else { return nil }
+            return ServiceSnapshot(service: id, supervisor: u.supervisor, running: u.running, wanted: u.wanted,
+                                   dependencyOutage: m.dependencyOutage(of: id))
         }
     }
 
-    public var hookFailure: String? { queue.sync { if case .failed(let m) = hookState { return m } else { return nil } } }
+    /// The machine as it was after its last event (for tests and tools).
+    public var machineSnapshot: StackMachine { published.current }
 
-    /// Whether every wanted service is healthy; a failure message when one gave up (or the hook failed).
+    /// Whether every one of `services` is healthy; a failure message when one gave up or a job it needs failed
+    /// (the failure names the service or the job).
     public func upOutcome(_ services: [ServiceID]) -> (done: Bool, failure: (ServiceID?, String)?) {
-        queue.sync {
-            if case .failed(let m) = hookState { return (true, (nil, m)) }
-            for s in services where supervisors[s]!.state == .failed { return (true, (s, supervisors[s]!.reason)) }
-            let all = services.allSatisfy { supervisors[$0]!.state == .healthy }
-            return (all, nil)
-        }
+        let o = published.current.upOutcome(services)
+        return (o.done, o.failure.map { ($0.0, $0.1) })
     }
 
     // MARK: the loop (on queue)
 
-    private func bump(_ s: ServiceID) { generation[s, default: 0] += 1 }
-
-    /// Whether `s` waits for the database step (it depends on the database job, directly or through others).
-    private func needsDatabaseStep(_ s: ServiceID) -> Bool {
-        config.services.dependencies(of: s).contains { config.services[$0]?.isJob == true }
-    }
-
-    /// The direct dependencies of `s` that are running services (the database job is the hook's business).
-    private func runningDependencies(_ s: ServiceID) -> [ServiceID] {
-        (config.services[s]?.dependsOn ?? []).map(\.id).filter { supervisors[$0] != nil }
-    }
-
-    /// Starts what is wanted and whose dependencies are healthy.
-    private func reconcile() {
-        let dataReady = supervisors[.postgres]!.state == .healthy && supervisors[.valkey]!.state == .healthy
-        if dataReady && hookState == .pending && wanted.contains(where: needsDatabaseStep) {
-            runHook()
+    /// Blocks the caller (never the queue) until `condition` holds of the machine, or the deadline passes.
+    private func wait(_ deadline: Deadline, _ condition: @escaping @Sendable (StackMachine) -> Bool) {
+        let signal = DispatchSemaphore(value: 0)
+        let id: Int? = queue.sync {
+            if condition(machine) { return nil }
+            nextWaiter += 1
+            waiters.append(Waiter(id: nextWaiter, condition: condition, signal: signal))
+            return nextWaiter
         }
-        for s in config.services.serviceIDs where wanted.contains(s) {
-            let sup = supervisors[s]!
-            guard sup.state == .stopped else { continue }
-            let depsHealthy = runningDependencies(s).allSatisfy { supervisors[$0]!.state == .healthy }
-            guard depsHealthy else { continue }
-            if needsDatabaseStep(s) && hookState != .done { continue }
-            let a = supervisors[s]!.handle(.startRequested, now: wallClockSeconds())
-            notify(.changed(s, supervisors[s]!.state, reason: "starting", elapsedMilliseconds: 0))
-            carryOut(a, for: s)
+        guard let id else { return }
+        if signal.wait(timeout: .now() + .milliseconds(Int(deadline.remainingMilliseconds))) == .timedOut {
+            queue.sync { waiters.removeAll { $0.id == id } }
         }
     }
 
-    private func runHook() {
-        guard let hook else { hookState = .done; return }
-        hookState = .running
-        let c = config
-        workers.async {
-            let start = monotonicNanoseconds()
-            do {
-                let steps = try hook(c, self.logs)
-                self.queue.async {
-                    self.hookState = .done
-                    for m in steps { self.notify(.step("database", m)) }
-                    self.notify(.step("database", "ready in \(Int(millisecondsSince(start))) ms"))
-                    self.reconcile()
-                }
-            } catch {
-                self.queue.async {
-                    self.hookState = .failed("\(error)")
-                    self.notify(.step("database", "failed: \(error)"))
-                }
+    private func send(_ event: StackEvent) {
+        dispatchPrecondition(condition: .onQueue(queue))
+        let actions = machine.handle(event, now: .now())
+        published.withValue { $0 = machine }
+        for a in actions { carryOut(a) }
+        if !waiters.isEmpty {
+            let m = machine
+            waiters.removeAll { w in
+                guard w.condition(m) else { return false }
+                w.signal.signal()
+                return true
             }
         }
     }
 
-    private func handle(_ s: ServiceID, _ event: SupervisorEvent) {
-        let before = supervisors[s]!.state
-        let actions = supervisors[s]!.handle(event, now: wallClockSeconds())
-        let after = supervisors[s]!.state
-        if after == .healthy && before != .healthy { noteHealthyAfterReload(s) }
-        if after == .crashed && reloadStarted[s] != nil { reloads[s]?.outcome = "crashed" }
-        if before != after || actions.contains(where: { if case .gaveUp = $0 { return true }; return false }) {
-            let elapsed = readinessStarted[s].map { Int(millisecondsSince($0)) } ?? 0
-            notify(.changed(s, after, reason: supervisors[s]!.reason, elapsedMilliseconds: elapsed))
-        }
-        carryOut(actions, for: s)
-    }
-
-    private func carryOut(_ actions: [SupervisorAction], for s: ServiceID) {
-        for a in actions {
-            switch a {
-            case .spawn:
-                bump(s)
-                let gen = generation[s]!
-                let c = config
-                readinessStarted[s] = monotonicNanoseconds()
-                workers.async {
-                    do {
-                        if let port = c.port(of: s), let conflict = PortCheck.check(host: c.bindAddress, port: port) {
-                            throw RuntimeError(s, "\(conflict.description); set \(c.services[s]?.portKey ?? "its port") in .env or stop that process")
-                        }
-                        let r = try self.runtime.start(s, config: c)
-                        self.queue.async {
-                            guard self.generation[s] == gen else { return }
-                            self.running[s] = r
-                            self.handle(s, .started(pid: r.pid))
-                            self.armStartDeadline(s, gen)
-                        }
-                    } catch {
-                        self.logs.appendLine(s.rawValue, "sagedev: start failed: \(error)")
-                        self.queue.async {
-                            guard self.generation[s] == gen else { return }
-                            self.handle(s, .startFailed("\(error)"))
-                        }
+    private func carryOut(_ action: StackAction) {
+        let c = machine.config
+        switch action {
+        case .spawn(let id, let gen):
+            workers.async {
+                do {
+                    if let port = c.port(of: id), let conflict = PortCheck.check(host: c.bindAddress, port: port) {
+                        throw RuntimeError(id, "\(conflict.description); set \(c.services[id]?.portKey ?? "its port") in .env or stop that process")
                     }
+                    let r = try self.runtime.start(id, config: c)
+                    self.queue.async { self.send(.processStarted(id, generation: gen, r)) }
+                } catch {
+                    self.queue.async { self.send(.processStartFailed(id, generation: gen, "\(error)")) }
                 }
-            case .probeReadiness:
-                let elapsed = readinessStarted[s].map { millisecondsSince($0) } ?? 0
-                probe(s, after: schedule.interval(afterMilliseconds: elapsed) / 1000)
-            case .scheduleLivenessProbe(let after):
-                probe(s, after: after)
-            case .scheduleRestart(let after):
-                let gen = generation[s]!
-                queue.asyncAfter(deadline: .now() + after) {
-                    guard self.generation[s] == gen else { return }
-                    self.handle(s, .restartDelayElapsed)
-                }
-            case .stop:
-                bump(s)
-                let c = config
-                workers.async {
-                    try? self.runtime.stop(s, config: c)
-                    self.queue.async { self.running[s] = nil }
-                }
-            case .becameHealthy:
-                reconcile()
-            case .gaveUp(let why):
-                logs.appendLine(s.rawValue, "sagedev: \(why)")
             }
-        }
-    }
-
-    private func armStartDeadline(_ s: ServiceID, _ gen: Int) {
-        // A start that follows a file change gets the reload timeout: broken code should show as crashed quickly.
-        let timeout = supervisors[s]!.reloadPending ? reloadTimeoutSeconds : supervisors[s]!.liveness.startTimeoutSeconds
-        queue.asyncAfter(deadline: .now() + timeout) {
-            guard self.generation[s] == gen, self.supervisors[s]!.state == .starting else { return }
-            self.handle(s, .startDeadlinePassed)
-        }
-    }
-
-    /// Probes after a delay, on a worker thread; the answer is dropped if the service moved on meanwhile.
-    private func probe(_ s: ServiceID, after seconds: Double) {
-        let gen = generation[s] ?? 0
-        let probe = probeFactory(s, config)
-        let run: @Sendable () -> Void = {
-            let start = monotonicNanoseconds()
-            let outcome = probe.check(deadline: .after(seconds: 2))
-            let latency = millisecondsSince(start)
-            self.queue.async {
-                guard self.generation[s] == gen else { return }
-                self.handle(s, .probed(self.confirmReload(s, outcome), latencyMilliseconds: latency))
+        case .stop(let id):
+            workers.async {
+                let failure: String?
+                do { try self.runtime.stop(id, config: c); failure = nil } catch { failure = "\(error)" }
+                self.queue.async { self.send(.stopFinished(id, failure: failure)) }
             }
-        }
-        if seconds <= 0 { workers.async(execute: run) } else { workers.asyncAfter(deadline: .now() + seconds, execute: run) }
-    }
-
-    private func runtimeReported(_ e: RuntimeEvent) {
-        switch e {
-        case .exited(let s, let status):
-            running[s] = nil
-            logs.appendLine(s.rawValue, "sagedev: process exited with \(status)")
-            handle(s, .exited(status))
+        case .probe(let id, let gen, let after, let readMarker):
+            let probe = probeFactory(id, c)
+            let run: @Sendable () -> Void = {
+                let start = monotonicNanoseconds()
+                let outcome = probe.check(deadline: .after(seconds: 2))
+                let latency = millisecondsSince(start)
+                let marker = readMarker ? self.runtime.restartMarker(id) : nil
+                self.queue.async {
+                    self.send(.probed(id, generation: gen, outcome, latencyMilliseconds: latency, restartMarker: marker))
+                }
+            }
+            if after <= 0 { workers.async(execute: run) } else { workers.asyncAfter(deadline: .now() + after, execute: run) }
+        case .runJob(let id, let gen, let spec):
+            guard let runner = jobRunner else {
+                queue.async { self.send(.jobFinished(id, generation: gen, .succeeded([]))) }
+                return
+            }
+            let logs = self.logs
+            workers.async {
+                let result: JobResult
+                do { result = .succeeded(try runner(spec, c, logs)) } catch { result = .failed("\(error)") }
+                self.queue.async { self.send(.jobFinished(id, generation: gen, result)) }
+            }
+        case .scheduleTimer(let token, let after):
+            queue.asyncAfter(deadline: .now() + after) { self.send(.timerFired(token)) }
+        case .notify(let n):
+            for o in observers.values { o(n) }
+        case .log(let service, let line):
+            logs.appendLine(service, line)
         }
     }
 }
-

@@ -123,16 +123,17 @@ public final class HotReloader: @unchecked Sendable {
                 let dir = engine.config.app(s).flatMap { WatchLayout.resolve($0.directory, against: engine.config.projectDirectory) }
                 if let dir { _ = queue.sync { suppressed.insert(dir) } }
                 defer { dropOwnChanges(under: dir) }
+                var failure: String?
                 do {
                     let what = try engine.runtime.installDependencies(s, config: engine.config, deadline: .after(seconds: 600))
                     logs.appendLine(s.rawValue, "sagedev: \(what)")
-                    engine.restartForReload(s, file: relative(file), action: "install+restart", changedAt: changedAt)
                 } catch {
                     logs.appendLine(s.rawValue, "sagedev: \(error)")
-                    engine.reloadFailed(s, file: relative(file), action: "install", reason: "\(error)")
+                    failure = "\(error)"
                 }
+                engine.installFinished(s, file: relative(file), changedAt: changedAt, failure: failure)
             case .migrationsChanged(let file):
-                engine.rerunHook(reason: "\(relative(file)) changed; applying migrations (the reset template is now stale)")
+                engine.rerunJob(.database, reason: "\(relative(file)) changed; applying migrations (the reset template is now stale)")
             case .seedsChanged(let file):
                 logs.appendLine("daemon", "watch: \(relative(file)) changed; the reset template is stale and is rebuilt on the next reset")
             }
