@@ -81,6 +81,44 @@ import SageSystem
         #expect(["postgres", "valkey", "backend", "frontend"].allSatisfy { p.service(after, $0)["state"] as? String == "healthy" })
     }
 
+    /// The wedge from the field (BACKEND_RELOAD=self): a fix saved while the restart after a missed change is still
+    /// starting must bring the backend back; it used to stay `starting` forever while /health answered 200.
+    @Test func aFixSavedWhileTheRestartAfterAMissedChangeStartsBringsTheBackendBack() throws {
+        let p = try TestProject()
+        let up = try p.sagedev(["up"])
+        #expect(up.status == .exited(0), "\(up.stderrText)")
+        let versionFile = p.root + "/apps/backend/src/version.js"
+
+        // 1. An edit saved by rename, as editors do: node --watch reloads, but it now watches a file that is gone.
+        try write(versionFile, "module.exports = { VERSION: \"2.0.0-reloaded\" };\n")
+        #expect(p.waitForStatus(.after(seconds: 30)) {
+            let b = p.service($0, "backend")
+            return b["state"] as? String == "healthy" && (b["reload"] as? [String: Any])?["outcome"] as? String == "reloaded"
+        } != nil, "the first edit did not reload: \(p.unmet)")
+
+        // 2. A syntax error, which node --watch misses: sagedev restarts the dev server after 1 s, and the new one
+        //    cannot load the code.
+        try write(versionFile, "module.exports = { VERSION: \"broken\" ;\n")
+        let starting = p.waitForStatus(.after(seconds: 30)) {
+            let b = p.service($0, "backend")
+            let action = (b["reload"] as? [String: Any])?["action"] as? String ?? ""
+            return b["state"] as? String == "starting" && action.contains("missed the change")
+        }
+        #expect(starting != nil, "no restart after the missed change was seen starting: \(p.unmet)")
+
+        // 3. The fix, while that restart is still starting.
+        try write(versionFile, "module.exports = { VERSION: \"3.0.0-fixed\" };\n")
+        let back = p.waitForStatus(.after(seconds: 30)) {
+            let b = p.service($0, "backend")
+            return b["state"] as? String == "healthy" && (b["reload"] as? [String: Any])?["outcome"] as? String == "reloaded"
+        }
+        #expect(back != nil, "the backend did not come back after the fix: \(p.unmet)")
+        #expect(health(p.ports.backend)?.contains("3.0.0-fixed") == true)
+        let ms = (p.service(back ?? [:], "backend")["reload"] as? [String: Any])?["healthyMs"] as? Int ?? .max
+        #expect(ms < 10_000, "reloaded in \(ms) ms")
+        #expect(try p.sagedev(["status"]).status == .exited(0))
+    }
+
     @Test func tenThousandFilesAtOnceMakeOneDebouncedAction() throws {
         let p = try TestProject(extraEnv: ["BACKEND_RELOAD": "restart"])
         #expect(try p.sagedev(["up"]).status == .exited(0))
