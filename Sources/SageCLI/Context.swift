@@ -1,4 +1,3 @@
-import Glibc
 import SageSystem
 
 /// Where a command writes. Tests capture it; the executable writes to fds 1 and 2.
@@ -15,7 +14,7 @@ public final class Output: @unchecked Sendable {
 
     /// Standard output and error of this process. Colour only on a TTY and never with NO_COLOR set.
     public static func standard(environment: [String: String]) -> Output {
-        let tty = isatty(1) == 1
+        let tty = ProcessIdentity.isTerminal(1)
         let noColour = environment["NO_COLOR"].map { !$0.isEmpty } ?? false
         return Output(isTTY: tty, useColour: tty && !noColour && environment["TERM"] != "dumb",
                       out: { FileDescriptor.writeAll(1, $0) }, err: { FileDescriptor.writeAll(2, $0) })

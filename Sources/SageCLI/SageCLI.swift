@@ -1,4 +1,3 @@
-import Glibc
 import SageCore
 import SageSystem
 
@@ -31,12 +30,10 @@ public enum SageCLI {
     /// Runs sagedev with argv in the real process environment; returns the exit code.
     public static func main(arguments: [String]) -> Int32 {
         let env = ProcessEnvironment.current()
-        var cwdBuf = [CChar](repeating: 0, count: 4096)
-        let cwd = getcwd(&cwdBuf, cwdBuf.count) != nil
-            ? String(decoding: cwdBuf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "."
+        let cwd = ProcessIdentity.workingDirectory() ?? "."
         let context = CommandContext(
             output: .standard(environment: env), environment: env, workingDirectory: cwd,
-            stdinIsTTY: isatty(0) == 1, readLine: { Swift.readLine() },
+            stdinIsTTY: ProcessIdentity.isTerminal(0), readLine: { Swift.readLine() },
             executablePath: ProcessEnvironment.executablePath() ?? arguments.first ?? "sagedev")
         return run(Array(arguments.dropFirst()), context: context)
     }

@@ -56,7 +56,7 @@ public enum FileDescriptor {
         fchmod(fd, mode)
         close(fd)
         guard ok else { unlink(tmp); throw SystemError.fromErrno("write", tmp) }
-        guard rename(tmp, path) == 0 else { let e = SystemError.fromErrno("rename onto", path); unlink(tmp); throw e }
+        guard Glibc.rename(tmp, path) == 0 else { let e = SystemError.fromErrno("rename onto", path); unlink(tmp); throw e }
     }
 
     /// mkdir -p with a mode for the directories it creates (and the last one, which it also chmods).
@@ -79,5 +79,103 @@ public enum FileDescriptor {
     public static func isDirectory(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Closes an fd this code owns.
+    public static func close(_ fd: Int32) { _ = Glibc.close(fd) }
+
+    /// A second, close-on-exec fd for the same open file; -1 on failure.
+    public static func duplicate(_ fd: Int32) -> Int32 { fcntl(fd, F_DUPFD_CLOEXEC, 0) }
+
+    /// Reads what is available into `buffer`: the byte count, 0 at end of file, nil when it would block
+    /// (or a signal interrupted it). Other errors throw.
+    public static func readAvailable(_ fd: Int32, into buffer: inout [UInt8]) throws -> Int? {
+        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+        if n >= 0 { return n }
+        let e = csage_errno()
+        if e == EAGAIN || e == EWOULDBLOCK || e == EINTR { return nil }
+        throw SystemError.fromErrno("read fd", "\(fd)", errno: e)
+    }
+
+    /// Up to `maximum` bytes of a file from `offset`; nil when it cannot be opened or read.
+    public static func readFile(_ path: String, offset: Int, maximum: Int) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        var chunk = [UInt8](repeating: 0, count: maximum)
+        let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, $0.count, off_t(offset)) }
+        guard n >= 0 else { return nil }
+        chunk.removeSubrange(n...)
+        return chunk
+    }
+
+    /// Opens a file for appending (created with `mode`), close-on-exec; nil when it cannot be opened.
+    public static func openForAppending(_ path: String, mode: mode_t = 0o644) -> Int32? {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode)
+        return fd >= 0 ? fd : nil
+    }
+
+    /// Removes a file (not a directory); false when it was not there or could not be removed.
+    @discardableResult
+    public static func remove(_ path: String) -> Bool { unlink(path) == 0 }
+
+    /// Renames within a file system, replacing `to`; false on failure (errno tells why).
+    @discardableResult
+    public static func rename(_ from: String, to: String) -> Bool { Glibc.rename(from, to) == 0 }
+
+    /// rename(2) that throws, naming both paths.
+    public static func move(_ from: String, to: String) throws {
+        guard Glibc.rename(from, to) == 0 else { throw SystemError.fromErrno("rename \(from) to", to) }
+    }
+
+    /// Cuts a file to `length` bytes.
+    @discardableResult
+    public static func truncate(_ path: String, to length: Int = 0) -> Bool { Glibc.truncate(path, off_t(length)) == 0 }
+
+    /// chown(2); false on failure.
+    @discardableResult
+    public static func changeOwner(_ path: String, uid: UInt32, gid: UInt32) -> Bool { chown(path, uid, gid) == 0 }
+
+    /// What stat(2) says about a path (following symbolic links), or about an open fd.
+    public static func info(_ path: String) -> FileInfo? {
+        var st = stat()
+        return stat(path, &st) == 0 ? FileInfo(st) : nil
+    }
+    public static func info(fd: Int32) -> FileInfo? {
+        var st = stat()
+        return fstat(fd, &st) == 0 ? FileInfo(st) : nil
+    }
+
+    /// Bytes available to an unprivileged user on the file system holding `path`.
+    public static func availableBytes(onFileSystemOf path: String) -> Double? {
+        var vfs = statvfs()
+        guard statvfs(path, &vfs) == 0 else { return nil }
+        return Double(vfs.f_bavail) * Double(vfs.f_frsize)
+    }
+
+    /// Waits until the fd is readable or the deadline passes; true when readable. Never spins: sleeps in poll.
+    public static func waitReadable(_ fd: Int32, deadline: Deadline) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, deadline.remainingMilliseconds) > 0
+    }
+}
+
+/// The stat(2) fields sagedev reads.
+public struct FileInfo: Sendable, Equatable {
+    public var size: Int
+    /// Permission bits (0o777 and the set-id bits).
+    public var permissions: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+    public var isDirectory: Bool
+    /// Last modification, wall-clock seconds since the epoch.
+    public var modified: Double
+
+    init(_ st: stat) {
+        size = Int(st.st_size)
+        permissions = UInt32(st.st_mode) & 0o7777
+        uid = st.st_uid; gid = st.st_gid
+        isDirectory = (st.st_mode & S_IFMT) == S_IFDIR
+        modified = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
     }
 }

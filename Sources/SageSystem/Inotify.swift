@@ -269,6 +269,25 @@ public struct FileStamp: Sendable, Equatable {
 
 /// Directory listing for the watcher's scans.
 public enum DirectoryScan {
+    /// Names of the subdirectories of a directory (without . and ..), as readdir's entry type reports them:
+    /// symbolic links are not followed. nil when the directory cannot be opened.
+    public static func subdirectoryNames(of path: String) -> [String]? {
+        guard let dir = opendir(path) else { return nil }
+        defer { closedir(dir) }
+        var out: [String] = []
+        while let entry = readdir(dir) {
+            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+            var nameBuffer = entry.pointee.d_name
+            let name = withUnsafeBytes(of: &nameBuffer) { raw -> String in
+                let end = raw.firstIndex(of: 0) ?? raw.count
+                return String(decoding: raw[0..<end], as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            out.append(name)
+        }
+        return out
+    }
+
     /// The entries of a directory (without . and ..) with their lstat stamps. An entry that vanishes
     /// between readdir and lstat is left out.
     public static func entries(of path: String) throws -> [(name: String, stamp: FileStamp)] {

@@ -105,6 +105,18 @@ public enum ProcFS {
         }
     }
 
+    /// Waits, in short timed waits, until no member of the group holds resources (its ports and files are then
+    /// free) or the deadline passes; true when the group is gone.
+    @discardableResult
+    public static func waitForGroupToEnd(_ pgid: Int32, deadline: Deadline) -> Bool {
+        while !processesHoldingResources(inGroup: pgid).isEmpty {
+            if deadline.hasPassed { return false }
+            var p = pollfd(fd: -1, events: 0, revents: 0)
+            _ = poll(&p, 0, 2)
+        }
+        return true
+    }
+
     /// Entries in /proc/<pid>/task (0 when the process is gone).
     public static func threadCount(pid: Int32) -> Int {
         guard let d = opendir("/proc/\(pid)/task") else { return 0 }

@@ -128,6 +128,22 @@ public final class Socket: @unchecked Sendable {
         throw SystemError.fromErrno("read from", peer, errno: e)
     }
 
+    /// Writes what the socket takes right now without waiting: the byte count, nil when it would block.
+    /// Never raises SIGPIPE; a peer that has gone throws `.connectionReset`.
+    public func writeAvailable(_ bytes: [UInt8]) throws -> Int? {
+        while true {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n >= 0 { return n }
+            let e = csage_errno()
+            if e == EAGAIN || e == EWOULDBLOCK { return nil }
+            if e == EINTR { continue }
+            throw SystemError.fromErrno("write to", peer, errno: e)
+        }
+    }
+
+    /// Ends both directions (the peer reads end of stream); the fd stays open until `close`.
+    public func shutdown() { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+
     /// The connecting process's pid, uid and gid (Unix sockets only).
     public func peerCredentials() throws -> (pid: Int32, uid: UInt32, gid: UInt32) {
         var pid: Int32 = 0, uid: UInt32 = 0, gid: UInt32 = 0

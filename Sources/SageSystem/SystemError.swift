@@ -32,4 +32,7 @@ public struct SystemError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// The C library's text for an errno ("No such file or directory").
+    public static func describe(errno e: Int32) -> String { String(cString: strerror(e)) }
 }

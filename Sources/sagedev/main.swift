@@ -1,5 +1,5 @@
 import SageCLI
-import Glibc
+import SageSystem
 
 // The executable stays thin: all behaviour lives in SageCLI, which returns the exit code.
-exit(SageCLI.main(arguments: CommandLine.arguments))
+ProcessIdentity.exit(SageCLI.main(arguments: CommandLine.arguments))

@@ -1,4 +1,3 @@
-import Glibc
 import SageCore
 import SageSystem
 
@@ -154,9 +153,7 @@ struct DoctorCommand: Command {
         }
 
         // Disk space
-        var vfs = statvfs()
-        if statvfs(paths.root, &vfs) == 0 {
-            let free = Double(vfs.f_bavail) * Double(vfs.f_frsize)
+        if let free = FileDescriptor.availableBytes(onFileSystemOf: paths.root) {
             let gib = free / Double(1 << 30)
             report(gib < 1 ? .fail : (gib < 5 ? .warn : .ok), "disk", "\(Int(gib * 10) / 10) GiB free in \(paths.root)",
                    fix: "free some space: PostgreSQL data, backups and images need room")
@@ -166,13 +163,10 @@ struct DoctorCommand: Command {
 
     /// Directories under `path` (each needs one inotify watch), skipping the directories the watcher skips.
     private func countDirectories(_ path: String, limit: Int) -> Int {
-        guard let d = opendir(path) else { return 0 }
-        defer { closedir(d) }
+        guard let names = DirectoryScan.subdirectoryNames(of: path) else { return 0 }
         var n = 1
-        while let e = readdir(d) {
-            guard e.pointee.d_type == UInt8(DT_DIR) else { continue }
-            let name = withUnsafePointer(to: e.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
-            if [".", "..", "node_modules", ".git", "dist", "build", ".sagedev"].contains(name) { continue }
+        for name in names {
+            if ["node_modules", ".git", "dist", "build", ".sagedev"].contains(name) { continue }
             n += countDirectories(path + "/" + name, limit: limit)
             if n > limit { break }
         }

@@ -1,5 +1,3 @@
-import Foundation
-import Glibc
 import SageSystem
 
 /// The client side of the control socket: one request, its streamed events, its final reply.
@@ -83,8 +81,7 @@ public enum DaemonLauncher {
         if let c = try? DaemonClient.connect(paths) { return (c, false) }
         try paths.ensure()
         // daemon.log accumulates across runs: a failed start shows only what this daemon wrote.
-        var st = stat()
-        let logStart = stat(paths.daemonLog, &st) == 0 ? UInt64(st.st_size) : 0
+        let logStart = FileDescriptor.info(paths.daemonLog)?.size ?? 0
         let child = try Spawner.spawn(SpawnSpec(executable: executable, arguments: [executable, "daemon", "--project", paths.root] + extraArguments,
                                                 environment: environment, workingDirectory: paths.root, newSession: true,
                                                 stdin: .null, stdout: .file(paths.daemonLog, append: true),
@@ -94,10 +91,8 @@ public enum DaemonLauncher {
             if let status = child.wait(deadline: .after(milliseconds: 10)) {
                 // Another `up` may have won the race for the lock: its daemon is the one to use.
                 if let c = try? DaemonClient.connect(paths, deadline: .after(milliseconds: 500)) { return (c, false) }
-                let log = FileHandle(forReadingAtPath: paths.daemonLog)
-                try? log?.seek(toOffset: logStart)
-                let written = (try? log?.readToEnd()) ?? Data()
-                try? log?.close()
+                let size = FileDescriptor.info(paths.daemonLog)?.size ?? logStart
+                let written = FileDescriptor.readFile(paths.daemonLog, offset: logStart, maximum: max(0, size - logStart)) ?? []
                 let tail = String(decoding: written, as: UTF8.self).split(separator: "\n").suffix(5).joined(separator: "\n")
                 throw DaemonClient.Failure(code: "daemon-exited", message: "the daemon exited (\(status)) while starting:\n\(tail)")
             }

@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import Dispatch
 import SageSystem
 
@@ -32,7 +31,7 @@ public final class ControlServer: @unchecked Sendable {
         source?.cancel()
         for c in connections.values { c.close() }
         connections = [:]
-        unlink(listener.label)
+        FileDescriptor.remove(listener.label)
         listener.close()
     }
 
@@ -41,9 +40,9 @@ public final class ControlServer: @unchecked Sendable {
     private func acceptAll() {
         while let socket = try? listener.accept() {
             // Only the user who owns the daemon may drive it.
-            if let cred = try? socket.peerCredentials(), cred.uid != geteuid() {
+            if let cred = try? socket.peerCredentials(), cred.uid != ProcessIdentity.effectiveUserID {
                 var reply = ControlProtocol.line(ReplyEnvelope.failure(id: nil, "forbidden",
-                    "this daemon belongs to uid \(geteuid()); uid \(cred.uid) may not use it"))
+                    "this daemon belongs to uid \(ProcessIdentity.effectiveUserID); uid \(cred.uid) may not use it"))
                 _ = FileDescriptor.writeAll(socket.fd, &reply)
                 socket.close()
                 continue
@@ -140,12 +139,13 @@ public final class ControlConnection: @unchecked Sendable {
     private func flush() {
         guard !isClosed else { return }
         while !outbox.isEmpty {
-            let n = outbox.withUnsafeBytes { Glibc.send(socket.fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n > 0 { outbox.removeFirst(n); continue }
-            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+            let written: Int?
+            do { written = try socket.writeAvailable(outbox) } catch { close(); return }
+            guard let n = written else {
                 if writeSuspended { writeSuspended = false; writeSource?.resume() }
                 return
             }
+            if n > 0 { outbox.removeFirst(n); continue }
             close(); return
         }
         if !writeSuspended { writeSuspended = true; writeSource?.suspend() }
@@ -156,11 +156,11 @@ public final class ControlConnection: @unchecked Sendable {
 
     private func readable() {
         guard !isClosed else { return }
-        var buf = [UInt8](repeating: 0, count: 65536)
-        let n = buf.withUnsafeMutableBytes { recv(socket.fd, $0.baseAddress!, $0.count, 0) }
-        if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) { close(); return }
-        if n < 0 { return }
-        inbox += buf[0..<n]
+        let chunk: [UInt8]?
+        do { chunk = try socket.readAvailable() } catch { close(); return }
+        guard let chunk else { return }
+        if chunk.isEmpty { close(); return }
+        inbox += chunk
         while let nl = inbox.firstIndex(of: 10) {
             let line = inbox[..<nl]
             defer { inbox.removeSubrange(...nl) }
@@ -215,7 +215,7 @@ public final class ControlConnection: @unchecked Sendable {
         readSource?.cancel()
         if writeSuspended { writeSource?.resume() }
         writeSource?.cancel()
-        shutdown(socket.fd, Int32(SHUT_RDWR))
+        socket.shutdown()
         server?.closed(self)
         for f in onClose + afterWrite { f() }
         onClose = []

@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import Dispatch
 import SageSystem
 
@@ -15,7 +14,7 @@ public final class Daemon: @unchecked Sendable {
     private var server: ControlServer?
     private let done = DispatchSemaphore(value: 0)
     private let extras: StatusExtras?
-    private var signalSources: [DispatchSourceSignal] = []
+    private var signalWatch: SignalWatch?
     /// The control commands: name → handler (see `handle(_:_:)`).
     private var commands: [String: @Sendable (ControlRequestLine, ControlConnection) -> Void] = [:]
     public var onShutdown: (@Sendable () -> Void)?
@@ -64,7 +63,7 @@ public final class Daemon: @unchecked Sendable {
             acquired = try? FileLock.acquire(path: paths.daemonLock, deadline: .after(seconds: 3))
         }
         guard let lock = acquired else { throw AlreadyRunning(pid: FileLock.holderPid(path: paths.daemonLock)) }
-        try? lock.writeOwner(pid: getpid())
+        try? lock.writeOwner(pid: ProcessIdentity.pid)
         self.lock = lock
         self.paths = paths; self.engine = engine; self.extras = extras
         registerStackCommands()
@@ -79,23 +78,17 @@ public final class Daemon: @unchecked Sendable {
         }
         self.server = server
         server.start()
-        for sig in [SIGTERM, SIGINT, SIGHUP] {
-            signal(sig, SIG_IGN)
-            let src = DispatchSource.makeSignalSource(signal: sig, queue: serverQueue)
-            src.setEventHandler { [weak self] in
-                guard let self else { return }
-                self.engine.logs.appendLine("daemon", "received \(signalName(sig)); stopping the stack")
-                DispatchQueue.global().async { self.shutdown(stopServices: true) }
-            }
-            src.resume()
-            signalSources.append(src)
+        signalWatch = Signals.handle([Signals.terminate, Signals.interrupt, Signals.hangup], queue: serverQueue) { [weak self] sig in
+            guard let self else { return }
+            self.engine.logs.appendLine("daemon", "received \(signalName(sig)); stopping the stack")
+            DispatchQueue.global().async { self.shutdown(stopServices: true) }
         }
         let timer = DispatchSource.makeTimerSource(queue: DispatchQueue.global(qos: .utility))
         timer.schedule(deadline: .now() + 0.2, repeating: 2.0, leeway: .milliseconds(200))
         timer.setEventHandler { [weak self] in self?.refreshExtras() }
         timer.resume()
         extrasTimer = timer
-        engine.logs.appendLine("daemon", "sagedev daemon \(getpid()) serving \(paths.socket) (runtime \(engine.runtime.kind))")
+        engine.logs.appendLine("daemon", "sagedev daemon \(ProcessIdentity.pid) serving \(paths.socket) (runtime \(engine.runtime.kind))")
         done.wait()
         return 0
     }
@@ -150,7 +143,7 @@ public final class Daemon: @unchecked Sendable {
 
     private func registerStackCommands() {
         handle(PingRequest.self) { [unowned self] _, reply in
-            reply.succeed(PingResponse(pid: Int(getpid()), project: engine.config.projectName, runtime: engine.runtime.kind,
+            reply.succeed(PingResponse(pid: Int(ProcessIdentity.pid), project: engine.config.projectName, runtime: engine.runtime.kind,
                                        sagedev: sagedevVersion, protocol: ControlProtocol.version))
         }
         handle(StatusRequest.self) { [unowned self] _, reply in
@@ -317,7 +310,7 @@ public final class Daemon: @unchecked Sendable {
             watch.problem = r.limitMessage
         }
         var report = StatusReport(project: c.projectName, directory: paths.root, runtime: engine.runtime.kind, runtimeReason: runtimeReason,
-                                  watch: watch, daemon: DaemonStatus(pid: Int(getpid()), uptimeSeconds: ((now - engine.startedAt) * 10).rounded() / 10),
+                                  watch: watch, daemon: DaemonStatus(pid: Int(ProcessIdentity.pid), uptimeSeconds: ((now - engine.startedAt) * 10).rounded() / 10),
                                   healthy: allHealthy, services: list)
         if engine.runtime.kind == "native" {
             // Which lookup step gave the server binaries (SAGEDEV_*_BIN_DIR, project, user toolchain or PATH).

@@ -158,12 +158,12 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
     /// runs, and starts a daemon that adopts the containers instead of reporting their ports as taken.
     private func recordMainProcess(_ s: ServiceID, _ c: Config, pid: Int32?) {
         let path = ProjectPaths(root: c.projectDirectory).pidFile(s)
-        guard let pid, let start = ProcFS.startTime(pid: pid) else { unlink(path); return }
+        guard let pid, let start = ProcFS.startTime(pid: pid) else { FileDescriptor.remove(path); return }
         try? PidRecord(pid: pid, startTime: start).write(path)
     }
 
     private func forgetMainProcess(_ s: ServiceID, _ c: Config) {
-        unlink(ProjectPaths(root: c.projectDirectory).pidFile(s))
+        FileDescriptor.remove(ProjectPaths(root: c.projectDirectory).pidFile(s))
     }
 
     private static func followersFile(_ projectDirectory: String) -> String {
@@ -178,11 +178,11 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
     /// times), and a later runtime of the project ends those whose owner is gone.
     private func recordFollower(_ f: LineFollower?, projectDirectory: String?) {
         guard let f, let projectDirectory, let start = ProcFS.startTime(pid: f.pid),
-              let ownStart = ProcFS.startTime(pid: getpid()) else { return }
+              let ownStart = ProcFS.startTime(pid: ProcessIdentity.pid) else { return }
         let path = ComposeRuntime.followersFile(projectDirectory)
         followerRecord.locked {
             var live = ComposeRuntime.readFollowers(path).filter { ProcFS.isAlive(pid: $0.follower.pid, startTime: $0.follower.startTime) }
-            live.append(FollowerRecord(follower: PidRecord(pid: f.pid, startTime: start), owner: PidRecord(pid: getpid(), startTime: ownStart)))
+            live.append(FollowerRecord(follower: PidRecord(pid: f.pid, startTime: start), owner: PidRecord(pid: ProcessIdentity.pid, startTime: ownStart)))
             let text = live.map { "\($0.follower.pid) \($0.follower.startTime) \($0.owner.pid) \($0.owner.startTime)\n" }.joined()
             try? FileDescriptor.writeFileAtomically(path, Array(text.utf8), mode: 0o600)
         }
@@ -204,8 +204,8 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
         let path = ComposeRuntime.followersFile(c.projectDirectory)
         followerRecord.locked {
             for r in ComposeRuntime.readFollowers(path) where !r.owner.isAlive && r.follower.isAlive {
-                kill(-r.follower.pid, SIGKILL)
-                kill(r.follower.pid, SIGKILL)
+                Signals.send(Signals.kill, toGroup: r.follower.pid)
+                Signals.send(Signals.kill, toProcess: r.follower.pid)
             }
         }
     }
@@ -278,8 +278,7 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
             state.withValue { $0.current[s] = id; $0.runSince[s] = info?.startedAt ?? 0; $0.stopping.remove(s) }
             // Lines written while no daemon ran: from the log file's last write on.
             var since = wallClockSeconds()
-            var st = stat()
-            if stat(logs.path(for: s.rawValue), &st) == 0 { since = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9 }
+            if let modified = FileDescriptor.info(logs.path(for: s.rawValue))?.modified { since = modified }
             startLogs(s, cli, c, since: since)
             logs.appendLine(s.rawValue, "sagedev: adopted running container \(ct.name) (\(ct.id.prefix(12)))")
             recordMainProcess(s, c, pid: info?.pid)

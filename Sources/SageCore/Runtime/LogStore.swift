@@ -1,4 +1,3 @@
-import Glibc
 import SageSystem
 
 /// Per-service logs: appended to `.sagedev/logs/<service>.log` (rotated at a size limit, N kept) and kept in an
@@ -25,7 +24,7 @@ public final class LogStore: @unchecked Sendable {
         self.directory = directory; self.rotateBytes = rotateBytes; self.keep = keep; self.ringCapacity = ringCapacity
         try? FileDescriptor.makeDirectories(directory, mode: 0o755)
     }
-    deinit { for (_, f) in files { close(f.fd) } }
+    deinit { for (_, f) in files { FileDescriptor.close(f.fd) } }
 
     public func path(for service: String) -> String { "\(directory)/\(service).log" }
 
@@ -43,13 +42,13 @@ public final class LogStore: @unchecked Sendable {
     public func copyTruncate(_ service: String) {
         lock.locked {
             let p = path(for: service)
-            if let f = files[service] { close(f.fd); files[service] = nil }
-            unlink("\(p).\(keep)")
-            if keep > 1 { for i in stride(from: keep - 1, through: 1, by: -1) { rename("\(p).\(i)", "\(p).\(i + 1)") } }
+            if let f = files[service] { FileDescriptor.close(f.fd); files[service] = nil }
+            FileDescriptor.remove("\(p).\(keep)")
+            if keep > 1 { for i in stride(from: keep - 1, through: 1, by: -1) { FileDescriptor.rename("\(p).\(i)", to: "\(p).\(i + 1)") } }
             if let bytes = FileDescriptor.readFile(p, limit: Int.max) {
                 try? FileDescriptor.writeFileAtomically("\(p).1", bytes, mode: 0o644)
             }
-            truncate(p, 0)
+            FileDescriptor.truncate(p, to: 0)
         }
     }
 
@@ -110,17 +109,15 @@ public final class LogStore: @unchecked Sendable {
         var entry = files[service]
         if entry == nil {
             let p = path(for: service)
-            let fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { return }
-            var st = stat(); fstat(fd, &st)
-            entry = (fd, Int(st.st_size))
+            guard let fd = FileDescriptor.openForAppending(p, mode: 0o644) else { return }
+            entry = (fd, FileDescriptor.info(fd: fd)?.size ?? 0)
         }
         guard var e = entry else { return }
         var bytes = Array(text.utf8)
         FileDescriptor.writeAll(e.fd, &bytes)
         e.size += bytes.count
         if e.size >= rotateBytes {
-            close(e.fd)
+            FileDescriptor.close(e.fd)
             rotate(service)
             files[service] = nil
         } else {
@@ -131,8 +128,8 @@ public final class LogStore: @unchecked Sendable {
     /// service.log → service.log.1 → … → service.log.<keep>; the oldest is dropped.
     private func rotate(_ service: String) {
         let p = path(for: service)
-        unlink("\(p).\(keep)")
-        if keep > 1 { for i in stride(from: keep - 1, through: 1, by: -1) { rename("\(p).\(i)", "\(p).\(i + 1)") } }
-        rename(p, "\(p).1")
+        FileDescriptor.remove("\(p).\(keep)")
+        if keep > 1 { for i in stride(from: keep - 1, through: 1, by: -1) { FileDescriptor.rename("\(p).\(i)", to: "\(p).\(i + 1)") } }
+        FileDescriptor.rename(p, to: "\(p).1")
     }
 }

@@ -1,4 +1,3 @@
-import Glibc
 import Dispatch
 import SageSystem
 
@@ -44,23 +43,23 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
     public struct PostgresUser: Sendable { public let name: String?; public let uid: UInt32; public let gid: UInt32 }
 
     public func postgresUser(_ c: Config) throws -> PostgresUser {
-        guard getuid() == 0 else { return PostgresUser(name: nil, uid: getuid(), gid: getgid()) }
+        guard ProcessIdentity.isRoot else { return PostgresUser(name: nil, uid: ProcessIdentity.userID, gid: ProcessIdentity.groupID) }
         let name = c.postgres.osUser ?? "sagedev"
-        if getpwnam(name) == nil {
+        if UserAccount.named(name) == nil {
             let r = try Subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
                                         "--shell", "/usr/sbin/nologin", name], deadline: .after(seconds: 30))
             guard r.status.isSuccess else {
                 throw RuntimeError(.postgres, "postgres refuses to run as root and OS user '\(name)' could not be created: \(r.stderrText.trimmed); create it or set SAGEDEV_POSTGRES_OS_USER in .env")
             }
         }
-        guard let pw = getpwnam(name) else { throw RuntimeError(.postgres, "OS user '\(name)' does not exist; set SAGEDEV_POSTGRES_OS_USER in .env") }
-        return PostgresUser(name: name, uid: pw.pointee.pw_uid, gid: pw.pointee.pw_gid)
+        guard let account = UserAccount.named(name) else { throw RuntimeError(.postgres, "OS user '\(name)' does not exist; set SAGEDEV_POSTGRES_OS_USER in .env") }
+        return PostgresUser(name: name, uid: account.uid, gid: account.gid)
     }
 
     /// The postgres Unix socket directory. As root it cannot live in the 0700 run directory, which the postgres
     /// user cannot enter, so it gets its own directory owned by that user.
     public func postgresSocketDirectory(_ user: PostgresUser? = nil) -> String {
-        getuid() == 0 ? paths.state + "/pg-socket" : paths.run
+        ProcessIdentity.isRoot ? paths.state + "/pg-socket" : paths.run
     }
 
     private func asPostgresUser(_ argv: [String], _ user: PostgresUser) -> [String] {
@@ -80,7 +79,7 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
         let socketDir = postgresSocketDirectory(user)
         try FileDescriptor.makeDirectories(socketDir, mode: 0o700)
         try FileDescriptor.makeDirectories(paths.valkeyData, mode: 0o700)
-        if user.name != nil { chown(socketDir, user.uid, user.gid) }
+        if user.name != nil { FileDescriptor.changeOwner(socketDir, uid: user.uid, gid: user.gid) }
         if !FileDescriptor.exists(paths.postgresData + "/PG_VERSION") {
             try initialisePostgres(c, postgres: postgres, initdb: initdb, user: user)
         }
@@ -91,10 +90,9 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
         var dir = ""
         for part in path.split(separator: "/").dropLast() {
             dir += "/" + part
-            var st = stat()
-            guard stat(dir, &st) == 0 else { continue }
-            let mode = st.st_mode
-            let ok = st.st_uid == user.uid ? mode & 0o100 != 0 : (st.st_gid == user.gid ? mode & 0o010 != 0 : mode & 0o001 != 0)
+            guard let st = FileDescriptor.info(dir) else { continue }
+            let mode = st.permissions
+            let ok = st.uid == user.uid ? mode & 0o100 != 0 : (st.gid == user.gid ? mode & 0o010 != 0 : mode & 0o001 != 0)
             if !ok {
                 throw RuntimeError(.postgres, "postgres runs as OS user '\(user.name ?? "")' (it refuses root), which cannot enter \(dir) (mode \(String(mode & 0o777, radix: 8))): run `chmod o+x \(dir)` or set SAGEDEV_POSTGRES_OS_USER in .env")
             }
@@ -109,8 +107,11 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
         // The password reaches initdb through a 0600 file, never a command line.
         let pwfile = paths.state + "/.pgpass-init"
         try FileDescriptor.writeFileAtomically(pwfile, Array(c.postgres.password.utf8), mode: 0o600)
-        defer { unlink(pwfile) }
-        if user.name != nil { chown(staging, user.uid, user.gid); chown(pwfile, user.uid, user.gid) }
+        defer { FileDescriptor.remove(pwfile) }
+        if user.name != nil {
+            FileDescriptor.changeOwner(staging, uid: user.uid, gid: user.gid)
+            FileDescriptor.changeOwner(pwfile, uid: user.uid, gid: user.gid)
+        }
         logs.appendLine("postgres", "sagedev: initialising a new PostgreSQL data directory in \(dataDir)")
         let r = try Subprocess.run(asPostgresUser([initdb, "-D", staging, "-U", c.postgres.user, "--pwfile=\(pwfile)",
                                                    "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-instructions"], user),
@@ -129,7 +130,9 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
             }
         }
         // Only a complete cluster takes the real name: an interrupted initdb never leaves a half data directory.
-        guard rename(staging, dataDir) == 0 else { throw RuntimeError(.postgres, "cannot move \(staging) to \(dataDir): \(String(cString: strerror(errno)))") }
+        do { try FileDescriptor.move(staging, to: dataDir) } catch let e as SystemError {
+            throw RuntimeError(.postgres, "cannot move \(staging) to \(dataDir): \(SystemError.describe(errno: e.errno))")
+        }
     }
 
     // MARK: adoption
@@ -142,7 +145,7 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
                 found[s] = RunningService(pid: rec.pid)
                 logs.appendLine(s.rawValue, "sagedev: adopted running process \(rec.pid) from a previous daemon")
             } else {
-                unlink(paths.pidFile(s))
+                FileDescriptor.remove(paths.pidFile(s))
             }
         }
         startTailing(c)
@@ -209,18 +212,18 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
            cmd.contains(paths.postgresData) {
             throw RuntimeError(.postgres, "a postmaster (pid \(pid)) already runs on \(paths.postgresData); run 'sagedev down' or stop it before starting another")
         }
-        unlink(file)
+        FileDescriptor.remove(file)
     }
 
     /// Watches a pid through a pidfd (exit is reported without polling). Returns false if the pid is gone.
     @discardableResult
     private func watch(_ s: ServiceID, pid: Int32, child: ChildProcess?) -> Bool {
-        let fd = child.map { dup($0.pidfd) } ?? Pidfd.open(pid)
+        let fd = child.map { FileDescriptor.duplicate($0.pidfd) } ?? Pidfd.open(pid)
         guard fd >= 0 else { return false }
         let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
         let w = Watched(pid: pid, pidfd: fd, child: child, source: source)
         source.setEventHandler { [weak self] in self?.exited(s, w) }
-        source.setCancelHandler { close(fd) }
+        source.setCancelHandler { FileDescriptor.close(fd) }
         queue.sync {
             if let old = watched[s], old.pid != pid { old.source.cancel() }
             watched[s] = w
@@ -235,10 +238,10 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
         // After a crash, leftovers of its group (e.g. node --watch's child) go too, and are gone before a restart
         // reuses the port. During a stop the teardown owns the group: the dev server under `sh -c` gets its grace.
         if !w.stopping {
-            kill(-w.pid, SIGKILL)
-            waitForGroupToEnd(w.pid, deadline: .after(seconds: 2))
+            Signals.send(Signals.kill, toGroup: w.pid)
+            ProcFS.waitForGroupToEnd(w.pid, deadline: .after(seconds: 2))
         }
-        if watched[s] === w { watched[s] = nil; unlink(paths.pidFile(s)) }
+        if watched[s] === w { watched[s] = nil; FileDescriptor.remove(paths.pidFile(s)) }
         tailer?.poll()
         if !w.stopping { handler?(.exited(s, status)) }
     }
@@ -263,7 +266,7 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
         queue.sync {
             if watched[s] === w { w.source.cancel(); watched[s] = nil }
         }
-        unlink(paths.pidFile(s))
+        FileDescriptor.remove(paths.pidFile(s))
         if ProcFS.isAlive(pid: w.pid, startTime: nil) {
             throw RuntimeError(s, "process \(w.pid) did not exit after SIGKILL")
         }
@@ -274,26 +277,20 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
     /// whole group to be gone, so members get their graceful exit before anything is killed.
     private func stopLeaderFirst(pid: Int32, pidfd: Int32, _ teardown: Teardown, wholeGroup: Bool = false) {
         for step in teardown.steps {
-            if step.signal == SIGKILL || wholeGroup { kill(-pid, step.signal) } else { kill(pid, step.signal) }
-            var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            if step.signal == Signals.kill || wholeGroup {
+                Signals.send(step.signal, toGroup: pid)
+            } else {
+                Signals.send(step.signal, toProcess: pid)
+            }
             let deadline = Deadline.after(milliseconds: step.graceMilliseconds)
-            if poll(&p, 1, deadline.remainingMilliseconds) > 0 {
-                var status: Int32 = 0
-                _ = waitpid(pid, &status, WNOHANG)
-                waitForGroupToEnd(pid, deadline: deadline)
+            if Pidfd.waitForExit(pidfd, deadline: deadline) {
+                Pidfd.reapIfExited(pid)
+                ProcFS.waitForGroupToEnd(pid, deadline: deadline)
                 if ProcFS.processesHoldingResources(inGroup: pid).isEmpty { return }
             }
         }
-        kill(-pid, SIGKILL)
-        waitForGroupToEnd(pid, deadline: .after(seconds: 5))
-    }
-
-    /// Waits, in short timed waits, until no process of the group remains (its ports and files are then free).
-    private func waitForGroupToEnd(_ group: Int32, deadline: Deadline) {
-        while !ProcFS.processesHoldingResources(inGroup: group).isEmpty && !deadline.hasPassed {
-            var p = pollfd(fd: -1, events: 0, revents: 0)
-            _ = poll(&p, 0, 2)
-        }
+        Signals.send(Signals.kill, toGroup: pid)
+        ProcFS.waitForGroupToEnd(pid, deadline: .after(seconds: 5))
     }
 
     public func runJob(_ command: String, service s: ServiceID, config c: Config, deadline: Deadline) throws -> CompletedProcess {
@@ -351,19 +348,18 @@ final class LogTailer: @unchecked Sendable {
     let queue: DispatchQueue
     private var offsets: [String: Int] = [:]
     private var services: [String] = []
-    private var fd: Int32 = -1
+    private let inotify: Inotify?
     private var source: DispatchSourceRead?
 
     init(paths: ProjectPaths, logs: LogStore, queue: DispatchQueue, services: [String]) {
         self.paths = paths; self.logs = logs; self.queue = queue
         track(services)
-        fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        if fd >= 0 {
-            inotify_add_watch(fd, paths.logs, UInt32(IN_MODIFY | IN_CREATE))
-            let src = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        inotify = try? Inotify()
+        if let inotify {
+            _ = try? inotify.addWatch(paths.logs, mask: [.modify, .create])
+            let src = DispatchSource.makeReadSource(fileDescriptor: inotify.fileDescriptor, queue: queue)
             src.setEventHandler { [weak self] in self?.drainAndPoll() }
-            let f = fd
-            src.setCancelHandler { close(f) }
+            src.setCancelHandler { inotify.close() }
             src.resume()
             source = src
         }
@@ -374,14 +370,12 @@ final class LogTailer: @unchecked Sendable {
     func track(_ names: [String]) {
         for s in names where !services.contains(s) {
             services.append(s)
-            var st = stat()
-            offsets[s] = stat(paths.log(s), &st) == 0 ? Int(st.st_size) : 0
+            offsets[s] = FileDescriptor.info(paths.log(s))?.size ?? 0
         }
     }
 
     private func drainAndPoll() {
-        var buf = [UInt8](repeating: 0, count: 8192)
-        while buf.withUnsafeMutableBytes({ read(fd, $0.baseAddress!, $0.count) }) > 0 {}
+        while let events = try? inotify?.readEvents(bufferSize: 8192), !events.isEmpty {}
         poll()
     }
 
@@ -389,19 +383,11 @@ final class LogTailer: @unchecked Sendable {
     func poll() {
         for s in services {
             let p = paths.log(s)
-            var st = stat()
-            guard stat(p, &st) == 0 else { continue }
-            let size = Int(st.st_size)
+            guard let size = FileDescriptor.info(p)?.size else { continue }
             var off = offsets[s] ?? 0
             if size < off { off = 0 }  // truncated by rotation
-            if size > off {
-                let f = open(p, O_RDONLY | O_CLOEXEC)
-                if f >= 0 {
-                    var chunk = [UInt8](repeating: 0, count: min(size - off, 1 << 20))
-                    let n = chunk.withUnsafeMutableBytes { pread(f, $0.baseAddress!, $0.count, off_t(off)) }
-                    close(f)
-                    if n > 0 { logs.ingest(s, bytes: Array(chunk[0..<n])); off += n }
-                }
+            if size > off, let chunk = FileDescriptor.readFile(p, offset: off, maximum: min(size - off, 1 << 20)), !chunk.isEmpty {
+                logs.ingest(s, bytes: chunk); off += chunk.count
             }
             if off >= logs.rotateBytes { logs.copyTruncate(s); off = 0 }
             offsets[s] = off

@@ -1,4 +1,3 @@
-import Glibc
 import SageSystem
 
 /// Every path sagedev uses inside a project, in one place.

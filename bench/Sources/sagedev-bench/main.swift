@@ -1,4 +1,3 @@
-import Glibc
 import SageCore
 import SageFuzz
 import SageSystem
@@ -46,5 +45,5 @@ default:
            sagedev-bench probe-cost postgres|valkey HOST PORT USER PASSWORD DATABASE [COUNT]
            sagedev-bench spawn-cost COUNT ARGV...
     """)
-    exit(64)
+    ProcessIdentity.exit(64)
 }
