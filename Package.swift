@@ -17,17 +17,17 @@ let package = Package(
         .target(name: "SageSystem", dependencies: ["CSageSystem"]),
         // status.schema.json documents `status --json`; a test reads it from the source tree.
         .target(name: "SageCore", dependencies: ["SageWire", "SageSystem"], exclude: ["Daemon/status.schema.json"]),
-        .target(name: "SageCLI", dependencies: ["SageCore"]),
-        .executableTarget(name: "sagedev", dependencies: ["SageCLI"]),
+        .target(name: "SageCLI", dependencies: ["SageCore", "SageSystem"]),
+        .executableTarget(name: "sagedev", dependencies: ["SageCLI", "SageSystem"]),
         // Seeded generators, mutators and drivers that fuzz the decoders: the bench runs them long, the tests short.
         .target(name: "SageFuzz", dependencies: ["SageWire"], path: "bench/Sources/SageFuzz"),
-        .executableTarget(name: "sagedev-bench", dependencies: ["SageCore", "SageFuzz"], path: "bench/Sources/sagedev-bench"),
+        .executableTarget(name: "sagedev-bench", dependencies: ["SageCore", "SageFuzz", "SageSystem"], path: "bench/Sources/sagedev-bench"),
 
         .testTarget(name: "SageWireTests", dependencies: ["SageWire", "SageFuzz"]),
         .testTarget(name: "SageSystemTests", dependencies: ["SageSystem"]),
-        .testTarget(name: "SageCoreTests", dependencies: ["SageCore"]),
-        .testTarget(name: "SageCLITests", dependencies: ["SageCLI", "SageCore"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["SageCLI", "SageCore", "SageFuzz"]),
+        .testTarget(name: "SageCoreTests", dependencies: ["SageCore", "SageSystem", "SageWire"]),
+        .testTarget(name: "SageCLITests", dependencies: ["SageCLI", "SageCore", "SageSystem"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["SageCLI", "SageCore", "SageFuzz", "SageSystem", "SageWire"]),
     ],
     swiftLanguageModes: [.v6]
 )
