@@ -353,8 +353,9 @@ final class LogTailer: @unchecked Sendable {
 
     init(paths: ProjectPaths, logs: LogStore, queue: DispatchQueue, services: [String]) {
         self.paths = paths; self.logs = logs; self.queue = queue
+        let inotify = try? Inotify()
+        self.inotify = inotify
         track(services)
-        inotify = try? Inotify()
         if let inotify {
             _ = try? inotify.addWatch(paths.logs, mask: [.modify, .create])
             let src = DispatchSource.makeReadSource(fileDescriptor: inotify.fileDescriptor, queue: queue)
