@@ -9,13 +9,14 @@ public enum Signals {
     public static let hangup = SIGHUP
     public static let quit = SIGQUIT
 
-    /// Sends `signal` to one process; false when it is gone or not ours to signal.
+    /// Sends `signal` to one process (also one that is not our child, e.g. a daemon found through its lock file);
+    /// false when it is gone or not ours to signal. A pid of 0 or below is refused: kill(2) would read it as a group.
     @discardableResult
-    public static func send(_ signal: Int32, toProcess pid: Int32) -> Bool { Glibc.kill(pid, signal) == 0 }
+    public static func send(_ signal: Int32, toProcess pid: Int32) -> Bool { pid > 0 && Glibc.kill(pid, signal) == 0 }
 
-    /// Sends `signal` to every member of a process group.
+    /// Sends `signal` to every member of a process group (a group id of 0 or below is refused).
     @discardableResult
-    public static func send(_ signal: Int32, toGroup group: Int32) -> Bool { Glibc.kill(-group, signal) == 0 }
+    public static func send(_ signal: Int32, toGroup group: Int32) -> Bool { group > 0 && Glibc.kill(-group, signal) == 0 }
 
     /// Stops `signals` from killing the process and calls `handler` on `queue` each time one arrives.
     /// Handling lasts as long as the returned watch is kept.

@@ -152,9 +152,16 @@ private func removeTree(_ dir: String) {
 }
 
 @Suite struct SignalTests {
+    /// A group of two idle processes: the leader (sh exec'ed into tail) and a background tail.
     private func spawnIdleGroup() throws -> ChildProcess {
-        try Spawner.spawn(SpawnSpec(executable: "/bin/sh", arguments: ["/bin/sh", "-c", "tail -f /dev/null & exec tail -f /dev/null"],
-                                    environment: ["PATH": "/usr/bin:/bin"], newSession: true))
+        let child = try Spawner.spawn(SpawnSpec(executable: "/bin/sh", arguments: ["/bin/sh", "-c", "tail -f /dev/null & exec tail -f /dev/null"],
+                                                environment: ["PATH": "/usr/bin:/bin"], newSession: true))
+        let deadline = Deadline.after(seconds: 10)
+        while !(ProcFS.processes(inGroup: child.pid).count == 2 && ProcFS.comm(pid: child.pid) == "tail") && !deadline.hasPassed {
+            _ = FileDescriptor.waitReadable(-1, deadline: .after(milliseconds: 2))
+        }
+        #expect(ProcFS.processes(inGroup: child.pid).count == 2, "the group did not form")
+        return child
     }
 
     @Test func sendToGroupEndsEveryMember() throws {
@@ -180,26 +187,13 @@ private func removeTree(_ dir: String) {
         #expect(!Signals.send(Signals.terminate, toProcess: child.pid))
     }
 
-    @Test func handledSignalsArriveOnTheQueueInsteadOfEndingTheProcess() throws {
-        let got = DispatchSemaphore(value: 0)
-        let seen = Locked<[Int32]>([])
-        let watch = Locked<SignalWatch?>(nil)
-        // As in the daemon, the handling is set up on the main thread.
-        let installed = DispatchSemaphore(value: 0)
-        DispatchQueue.main.async {
-            watch.withValue {
-                $0 = Signals.handle([SIGUSR2], queue: DispatchQueue(label: "test.signals")) { sig in
-                    seen.withValue { $0.append(sig) }
-                    got.signal()
-                }
-            }
-            installed.signal()
-        }
-        #expect(installed.wait(timeout: .now() + 10) == .success)
-        defer { watch.current?.cancel() }
-        #expect(Signals.send(SIGUSR2, toProcess: ProcessIdentity.pid))
-        #expect(got.wait(timeout: .now() + 10) == .success)
-        #expect(seen.current == [SIGUSR2])
+    @Test func pidsThatKillWouldReadAsGroupsAreRefused() {
+        // kill(0, sig) would signal our own group and kill(-1, sig) every process we may signal.
+        #expect(!Signals.send(0, toProcess: 0))
+        #expect(!Signals.send(0, toProcess: -1))
+        #expect(!Signals.send(0, toGroup: 0))
+        #expect(!Signals.send(0, toGroup: -1))
+        #expect(Signals.send(0, toProcess: ProcessIdentity.pid))
     }
 
     @Test func pidfdWaitForExitAndReap() throws {

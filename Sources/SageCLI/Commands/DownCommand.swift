@@ -43,7 +43,7 @@ struct DownCommand: Command {
             result = try client.send(DownRequest(volumes: volumes), deadline: .after(seconds: 120))
         } catch let f as DaemonClient.Failure where f.code == "version-mismatch" && !volumes {
             // A daemon of another sagedev version cannot read our request, but it stops its stack on SIGTERM.
-            guard let pid = DaemonLauncher.isRunning(paths), ProcessSignal.terminate(pid: pid) else { throw f }
+            guard let pid = DaemonLauncher.isRunning(paths), Signals.send(Signals.terminate, toProcess: pid) else { throw f }
             context.output.error("sagedev down: the daemon (pid \(pid)) runs another sagedev version; stopping it with SIGTERM")
             guard waitForDaemonExit(paths, seconds: 120) else {
                 throw CLIError(ExitCode.failure, "the daemon (pid \(pid)) is still running 120 s after SIGTERM; see \(paths.daemonLog)")

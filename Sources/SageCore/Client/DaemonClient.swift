@@ -1,3 +1,4 @@
+import Foundation
 import SageSystem
 
 /// The client side of the control socket: one request, its streamed events, its final reply.
