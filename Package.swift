@@ -17,7 +17,7 @@ let package = Package(
         .target(name: "SageSystem", dependencies: ["CSageSystem"]),
         // status.schema.json documents `status --json`; a test reads it from the source tree.
         .target(name: "SageCore", dependencies: ["SageWire", "SageSystem"], exclude: ["Daemon/status.schema.json"]),
-        .target(name: "SageCLI", dependencies: ["SageCore", "SageSystem"]),
+        .target(name: "SageCLI", dependencies: ["SageCore", "SageSystem", "SageWire"]),
         .executableTarget(name: "sagedev", dependencies: ["SageCLI", "SageSystem"]),
         // Seeded generators, mutators and drivers that fuzz the decoders: the bench runs them long, the tests short.
         .target(name: "SageFuzz", dependencies: ["SageWire"], path: "bench/Sources/SageFuzz"),

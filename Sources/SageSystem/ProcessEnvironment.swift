@@ -38,7 +38,6 @@ public enum ProcessIdentity {
     public static var userID: UInt32 { getuid() }
     public static var effectiveUserID: UInt32 { geteuid() }
     public static var groupID: UInt32 { getgid() }
-    public static var isRoot: Bool { getuid() == 0 }
 
     /// The working directory; nil when it cannot be read (deleted, or a path over 4 KiB).
     public static func workingDirectory() -> String? {
@@ -52,18 +51,4 @@ public enum ProcessIdentity {
 
     /// Ends the process with `code`, flushing stdio.
     public static func exit(_ code: Int32) -> Never { Glibc.exit(code) }
-}
-
-/// An OS user account, from the passwd database.
-public struct UserAccount: Sendable, Equatable {
-    public var name: String
-    public var uid: UInt32
-    public var gid: UInt32
-    public init(name: String, uid: UInt32, gid: UInt32) { self.name = name; self.uid = uid; self.gid = gid }
-
-    /// The account called `name`, or nil when there is none.
-    public static func named(_ name: String) -> UserAccount? {
-        guard let pw = getpwnam(name) else { return nil }
-        return UserAccount(name: name, uid: pw.pointee.pw_uid, gid: pw.pointee.pw_gid)
-    }
 }

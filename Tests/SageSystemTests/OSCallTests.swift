@@ -120,7 +120,6 @@ private func removeTree(_ dir: String) {
         #expect(ProcessIdentity.pid == getpid())
         #expect(ProcessIdentity.userID == getuid() && ProcessIdentity.effectiveUserID == geteuid())
         #expect(ProcessIdentity.groupID == getgid())
-        #expect(ProcessIdentity.isRoot == (getuid() == 0))
     }
 
     @Test func workingDirectoryIsAnExistingAbsoluteDirectory() throws {
@@ -136,7 +135,8 @@ private func removeTree(_ dir: String) {
     }
 
     @Test func userAccountsComeFromThePasswdDatabase() {
-        #expect(UserAccount.named("root") == UserAccount(name: "root", uid: 0, gid: 0))
+        let root = UserAccount.named("root")
+        #expect(root?.uid == 0 && root?.gid == 0 && root?.name == "root")
         #expect(UserAccount.named("sagedev-no-such-user") == nil)
     }
 

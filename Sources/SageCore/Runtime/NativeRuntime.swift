@@ -43,7 +43,7 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
     public struct PostgresUser: Sendable { public let name: String?; public let uid: UInt32; public let gid: UInt32 }
 
     public func postgresUser(_ c: Config) throws -> PostgresUser {
-        guard ProcessIdentity.isRoot else { return PostgresUser(name: nil, uid: ProcessIdentity.userID, gid: ProcessIdentity.groupID) }
+        guard UserAccount.isRoot else { return PostgresUser(name: nil, uid: ProcessIdentity.userID, gid: ProcessIdentity.groupID) }
         let name = c.postgres.osUser ?? "sagedev"
         if UserAccount.named(name) == nil {
             let r = try Subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
@@ -59,7 +59,7 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
     /// The postgres Unix socket directory. As root it cannot live in the 0700 run directory, which the postgres
     /// user cannot enter, so it gets its own directory owned by that user.
     public func postgresSocketDirectory(_ user: PostgresUser? = nil) -> String {
-        ProcessIdentity.isRoot ? paths.state + "/pg-socket" : paths.run
+        UserAccount.isRoot ? paths.state + "/pg-socket" : paths.run
     }
 
     private func asPostgresUser(_ argv: [String], _ user: PostgresUser) -> [String] {
