@@ -124,6 +124,20 @@ import SageSystem
         #expect(!FileDescriptor.exists(p.root + "/.sagedev/data/postgres/PG_VERSION"))
     }
 
+    @Test func sigtermStopsTheStackAndTheDaemon() throws {
+        let p = try TestProject()
+        let up = try p.sagedev(["up", "valkey"])
+        #expect(up.status == .exited(0), "\(up.stdoutText)\n\(up.stderrText)")
+        let daemonPid = Int32((try p.status()["daemon"] as? [String: Any])?["pid"] as? Int ?? 0)
+        let valkeyPid = try #require(p.pidRecord("valkey")).pid
+        #expect(Signals.send(Signals.terminate, toProcess: daemonPid))
+        #expect(waitUntil(.after(seconds: 30)) { !ProcFS.isAlive(pid: daemonPid, startTime: nil) }, "the daemon outlived SIGTERM")
+        #expect(!ProcFS.isAlive(pid: valkeyPid, startTime: nil), "valkey outlived the daemon's SIGTERM")
+        let log = FileDescriptor.readText(p.root + "/.sagedev/logs/daemon.log") ?? ""
+        #expect(log.contains("received SIGTERM; stopping the stack"), "\(log)")
+        #expect(try p.sagedev(["status"]).status == .exited(3))
+    }
+
     @Test func portConflictFailsFastNamingTheHolder() throws {
         let p = try TestProject()
         let holder = try Listener.tcp(host: "127.0.0.1", port: p.ports.valkey)
