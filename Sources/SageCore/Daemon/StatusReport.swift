@@ -63,6 +63,8 @@ public struct ServiceStatus: Codable, Sendable, Equatable {
     public var wanted: Bool
     /// How to reach it from the host (the password redacted); none for a service without a port.
     public var url: String?
+    /// The URL its readiness probe asks (HTTP services): what `sagedev wait` can wait on.
+    public var healthURL: String?
     public var health: HealthStatus?
     public var pid: Int?
     public var containerId: String?

@@ -37,11 +37,12 @@ public enum OnboardingScript {
           exit 1
         fi
         sagedev up
-        urls=$(sagedev status --json | grep -o '"url":"http[^"]*"' | sed -e 's/^"url":"//' -e 's/"$//')
+        status=$(sagedev status --json)
+        health=$(printf '%s' "$status" | grep -o '"healthURL":"[^"]*"' | sed -e 's/^"healthURL":"//' -e 's/"$//')
         # shellcheck disable=SC2086 # one argument per URL
-        [ -z "$urls" ] || sagedev wait --timeout 120 $urls
+        [ -z "$health" ] || sagedev wait --timeout 120 $health
         printf '\nThe stack is up:\n'
-        for u in $urls; do printf '  %s\n' "$u"; done
+        printf '%s' "$status" | grep -o '"url":"[^"]*"' | sed -e 's/^"url":"/  /' -e 's/"$//'
         printf 'Stop it with: sagedev down\n'
 
         """#
