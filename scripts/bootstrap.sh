@@ -113,6 +113,18 @@ if [ "$(id -u)" = 0 ] && ! id sagedev >/dev/null 2>&1; then
   say "created system user 'sagedev' (postgres runs as it when sagedev runs as root)"
 fi
 
+# --- MCP and terminal test clients (sagedev mcp, status --watch) ---------------------------------
+# The official MCP Python SDK in its own virtual environment, and tmux to drive the terminal view.
+apt_install tmux
+MCP_VENV="$ROOT/.sagedev/mcp-venv"
+if ! "$MCP_VENV/bin/python" -c 'import mcp' >/dev/null 2>&1; then
+  say "installing the MCP Python SDK into $MCP_VENV"
+  rm -rf "$MCP_VENV"
+  python3 -m venv "$MCP_VENV"
+  "$MCP_VENV/bin/python" -m pip install -q --disable-pip-version-check mcp >/dev/null
+fi
+# --- end of MCP and terminal test clients --------------------------------------------------------
+
 "$TOOLCHAIN/bin/postgres" --version >&2
 "$TOOLCHAIN/bin/valkey-server" --version >&2
 docker compose version >&2

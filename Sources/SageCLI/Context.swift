@@ -39,10 +39,14 @@ public struct CommandContext: Sendable {
     public var readLine: @Sendable () -> String?
     /// The path of the running sagedev executable (to start the daemon).
     public var executablePath: String
+    /// Reads the next bytes of stdin (for `mcp`); nil at end of input.
+    public var readInput: @Sendable () -> [UInt8]?
 
     public init(output: Output, environment: [String: String], workingDirectory: String,
-                stdinIsTTY: Bool, readLine: @escaping @Sendable () -> String?, executablePath: String) {
+                stdinIsTTY: Bool, readLine: @escaping @Sendable () -> String?, executablePath: String,
+                readInput: @escaping @Sendable () -> [UInt8]? = { nil }) {
         self.output = output; self.environment = environment; self.workingDirectory = workingDirectory
         self.stdinIsTTY = stdinIsTTY; self.readLine = readLine; self.executablePath = executablePath
+        self.readInput = readInput
     }
 }

@@ -19,6 +19,7 @@ public enum Commands {
         InitCommand.self,
         ComposeCommand.self,
         DaemonCommand.self,
+        MCPCommand.self,
         VersionCommand.self,
     ] }
     static func named(_ n: String) -> (any Command.Type)? { all.first { $0.name == n } }
@@ -34,7 +35,8 @@ public enum SageCLI {
         let context = CommandContext(
             output: .standard(environment: env), environment: env, workingDirectory: cwd,
             stdinIsTTY: ProcessIdentity.isTerminal(0), readLine: { Swift.readLine() },
-            executablePath: ProcessEnvironment.executablePath() ?? arguments.first ?? "sagedev")
+            executablePath: ProcessEnvironment.executablePath() ?? arguments.first ?? "sagedev",
+            readInput: { StandardInput.read() })
         return run(Array(arguments.dropFirst()), context: context)
     }
 
