@@ -68,6 +68,26 @@ public enum ProcFS {
         return parts
     }
 
+    /// The environment a process started with (/proc/<pid>/environ); nil when it is gone or belongs to another user.
+    public static func environment(pid: Int32) -> [String: String]? {
+        guard pid > 0, let bytes = FileDescriptor.readFile("/proc/\(pid)/environ", limit: 1 << 20) else { return nil }
+        var env: [String: String] = [:]
+        for entry in bytes.split(separator: 0) {
+            let s = String(decoding: entry, as: UTF8.self)
+            if let eq = s.firstIndex(of: "=") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+        }
+        return env
+    }
+
+    /// The real uid of a process (the first field of Uid: in /proc/<pid>/status).
+    public static func uid(pid: Int32) -> UInt32? {
+        guard pid > 0, let text = FileDescriptor.readText("/proc/\(pid)/status") else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("Uid:") {
+            return line.dropFirst(4).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { UInt32($0) }
+        }
+        return nil
+    }
+
     /// A readable command name: the comm, completed from argv[0] when the kernel truncated it.
     public static func commandName(pid: Int32) -> String? {
         let c = comm(pid: pid)
