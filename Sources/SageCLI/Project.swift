@@ -110,11 +110,20 @@ func printURLs(_ output: Output, _ status: StatusReport) {
     for s in status.services { if let url = s.url { output.line("  \(s.name.rawValue.padding(9)) \(url)") } }
 }
 
+/// The configuration placed where this checkout last ran (its slot and compose name), for commands that act on
+/// it without claiming a slot (`env`, `compose`, `doctor`, `down` without a daemon).
+func loadPlacedConfig(_ context: CommandContext, _ paths: ProjectPaths, quiet: Bool = false) throws -> Config {
+    let store = InstanceStore.forUser(environment: context.environment)
+    return try loadConfig(context, projectDirectory: paths.root, quiet: quiet,
+                          placement: Placement.remembered(directory: paths.root, store: store))
+}
+
 /// Loads and validates the project's configuration. Every issue is printed (file:line:column: message) before
 /// the command exits 78; warnings are printed and loading goes on.
-func loadConfig(_ context: CommandContext, projectDirectory: String, quiet: Bool = false) throws -> Config {
+func loadConfig(_ context: CommandContext, projectDirectory: String, quiet: Bool = false,
+                placement: Placement = .configured) throws -> Config {
     // One read of .env gives the configuration, its errors and its warnings.
-    let report = ConfigLoader.check(projectDirectory: projectDirectory, environment: context.environment)
+    let report = ConfigLoader.check(projectDirectory: projectDirectory, environment: context.environment, placement: placement)
     guard let config = report.config else {
         let error = ConfigError(report.fileProblem ?? .invalid, issues: report.issues)
         if !quiet { for issue in error.errors { context.output.error(issue.description) } }

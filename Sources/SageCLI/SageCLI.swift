@@ -6,6 +6,8 @@ public enum Commands {
     public static var all: [any Command.Type] { [
         UpCommand.self,
         StatusCommand.self,
+        InstancesCommand.self,
+        EnvCommand.self,
         LogsCommand.self,
         RestartCommand.self,
         DownCommand.self,

@@ -64,6 +64,11 @@ public enum Stack {
         let stall = environment["SAGEDEV_CONTROL_STALL_SECONDS"].flatMap(Double.init) ?? 10
         let daemon = try Daemon(paths: paths, engine: engine, extras: { s, c in statusExtras(s, c) }, stallSeconds: stall)
         daemon.runtimeReason = choice.reason
+        // Holding the project's lock now: this process is the instance's daemon in the registry.
+        let instances = InstanceStore.forUser(environment: environment)
+        do { try InstanceClaims.markDaemon(directory: paths.root, runtime: choice.runtime.rawValue, store: instances) } catch {
+            logs.appendLine("daemon", "recording this daemon in \(instances.file) failed: \(error)")
+        }
         if let compose = runtime as? ComposeRuntime {
             daemon.onShutdown = { [weak engine] in
                 // A stack the daemon stopped (`down`, SIGTERM) also loses its containers and network, as with
@@ -75,6 +80,12 @@ public enum Stack {
                 }
                 compose.close()
             }
+        }
+        let me = ProcessRef.current()
+        let stopping = daemon.onShutdown
+        daemon.onShutdown = {
+            stopping?()
+            InstanceClaims.release(directory: paths.root, daemon: me, store: instances)
         }
         // Migrations, seeds and the template before the apps start; reset-db, seed, migrate, snapshots, backups.
         let database = DatabaseManager(paths: paths, logs: logs, environment: environment, config: { engine.config },

@@ -26,7 +26,7 @@ struct ComposeCommand: Command {
 
     func run(_ context: CommandContext) throws -> Int32 {
         let paths = Project.paths(context)
-        let config = try loadConfig(context, projectDirectory: paths.root)
+        let config = try loadPlacedConfig(context, paths)
         let unsafe = ComposeFile.unsafeSecretKeys(config)
         if !unsafe.isEmpty {
             for key in unsafe {

@@ -19,7 +19,15 @@ struct DaemonCommand: Command {
         var ctx = context
         if let project { ctx.environment["SAGEDEV_PROJECT_DIR"] = project }
         let paths = Project.paths(ctx)
-        let config = try loadConfig(ctx, projectDirectory: paths.root)
+        let configured = try loadConfig(ctx, projectDirectory: paths.root)
+        // The slot `up` claimed for this checkout (or, started directly, the one this claim finds).
+        let claim: Claim
+        do {
+            claim = try InstanceClaims.claim(for: configured, paths: paths, environment: context.environment, role: .starting(.current()))
+        } catch let e as InstanceError {
+            throw CLIError(ExitCode.failure, e.message)
+        }
+        let config = try loadConfig(ctx, projectDirectory: paths.root, quiet: true, placement: claim.placement)
         do {
             let daemon = try Stack.makeDaemon(config: config, paths: paths, environment: context.environment, watch: watch)
             return try daemon.run()

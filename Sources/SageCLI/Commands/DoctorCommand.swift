@@ -31,7 +31,7 @@ struct DoctorCommand: Command {
         // .env
         let config: Config?
         do {
-            config = try loadConfig(context, projectDirectory: paths.root, quiet: true)
+            config = try loadPlacedConfig(context, paths, quiet: true)
             report(.ok, ".env", "valid (\(paths.envFile))")
         } catch let e as CLIError {
             config = nil

@@ -30,7 +30,7 @@ struct DownCommand: Command {
         }
         guard let client = try Project.connectOrAdopt(context, paths) else {
             if volumes {
-                let config = try loadConfig(context, projectDirectory: paths.root)
+                let config = try loadPlacedConfig(context, paths)
                 try Stack.makeRuntime(config: config, paths: paths, environment: context.environment, logs: LogStore(directory: paths.logs)).removeData(config: config)
                 context.output.line("No daemon was running; data deleted.")
             } else {

@@ -31,15 +31,19 @@ struct UpCommand: Command {
             out.error("\(ct.id) is a container service (\(ct.id.envPrefix)KIND=container), which only the compose runtime runs, and no Docker engine answers (SAGEDEV_RUNTIME=auto); start one, or make \(ct.id) an app with \(ct.id.envPrefix)KIND=app")
             return ExitCode.config
         }
-        // With no daemon, nothing of ours holds a port: check them all before starting anything (even initdb).
-        if DaemonLauncher.isRunning(paths) == nil && Project.orphanedServices(context, paths).isEmpty {
-            let conflicts = config.services.specs.compactMap { s in
-                s.port.flatMap { PortCheck.check(host: config.bindAddress, port: $0) }
-                    .map { "\(s.id.rawValue): \($0.description); set \(s.portKey ?? "its port") in .env or stop that process" }
-            }
-            if !conflicts.isEmpty {
+        // With no daemon, claim this checkout's port slot before starting anything (even initdb): the claim checks
+        // every port, shifts past other sagedev instances and refuses a port held by anything else. The daemon
+        // claims again once it runs and gets the same slot, which this claim holds for it meanwhile.
+        if DaemonLauncher.isRunning(paths) == nil {
+            do {
+                let claim = try InstanceClaims.claim(for: config, paths: paths, environment: context.environment, role: .starting(.current()))
+                if claim.placement.slot != 0 {
+                    out.error("sagedev: this checkout runs in port slot \(claim.placement.slot) (every port +\(claim.placement.offset)):")
+                    for n in claim.notes { out.error("  " + n) }
+                }
+            } catch let e as InstanceError where e.code == .portTaken {
                 out.error(out.paint("sagedev up failed", .red) + ": a port is taken; nothing was started.")
-                for c in conflicts { out.error("  " + c) }
+                for line in e.message.split(separator: "\n") { out.error("  " + line) }
                 return ExitCode.failure
             }
         }
@@ -51,7 +55,8 @@ struct UpCommand: Command {
         do {
             let result = try client.send(UpRequest(services: names.isEmpty ? [] : services, watch: watch),
                                          deadline: .after(seconds: timeout), onEvent: view.handle)
-            out.line(out.paint("The Sage stack is up", .green) + " (runtime \(result.runtime)):")
+            let slot = result.slot.flatMap { $0 == 0 ? nil : ", port slot \($0)" } ?? ""
+            out.line(out.paint("The Sage stack is up", .green) + " (runtime \(result.runtime)\(slot)):")
             printURLs(out, result)
             return ExitCode.success
         } catch let f as DaemonClient.Failure {

@@ -65,6 +65,12 @@ public struct Config: Sendable, Equatable {
     public var passthrough: [String: String]
     /// Every key/value the .env file defined after interpolation (process environment overrides applied).
     public var values: [String: String]
+    /// SAGEDEV_PORTS and SAGEDEV_PORT_STRIDE: how `up` places the ports when the configured ones are taken.
+    public var portsMode: PortsMode = .shift
+    public var portStride: Int = 10
+    /// The slot and compose name this configuration was placed in (`ConfigLoader.check(…, placement:)`); the ports
+    /// and `projectName` above already include it.
+    public var placement: Placement = .configured
 
     public init(projectName: String, projectDirectory: String, runtime: Runtime, bindAddress: String,
                 postgres: Postgres, valkey: Valkey, backend: App, frontend: App,

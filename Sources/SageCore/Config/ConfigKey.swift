@@ -116,6 +116,12 @@ public struct ConfigKey: Sendable, Equatable {
             ConfigKey("SAGEDEV_BIND_ADDRESS", default: "127.0.0.1",
                       "Address every published port binds; 0.0.0.0 would expose the stack to the network.",
                       section: .project, kind: .address),
+            ConfigKey("SAGEDEV_PORTS", default: "shift",
+                      "When the configured ports are taken: shift (to the next free slot when another sagedev instance of this user holds them; anything else is an error), auto (to the next free slot whatever holds them, naming each holder passed over) or fixed (an error).",
+                      section: .project, kind: .choice(["shift", "auto", "fixed"])),
+            ConfigKey("SAGEDEV_PORT_STRIDE", default: "10",
+                      "How far apart slots are: slot N moves every service's port by N times this.",
+                      section: .project, kind: .integer(1...1000)),
 
             ConfigKey("POSTGRES_IMAGE", default: "postgres:18-alpine", "PostgreSQL image (compose runtime).",
                       section: .postgres, kind: .image),

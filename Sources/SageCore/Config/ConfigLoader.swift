@@ -40,8 +40,10 @@ public enum ConfigLoader {
         throw ConfigError(report.fileProblem ?? .invalid, issues: report.issues)
     }
 
-    /// Reads `<projectDirectory>/.env` and returns the configuration (nil on any error) with all issues.
-    public static func check(projectDirectory: String, environment: [String: String]) -> ConfigReport {
+    /// Reads `<projectDirectory>/.env` and returns the configuration (nil on any error) with all issues, placed in
+    /// `placement` (its ports moved to the slot, its compose name the instance's).
+    public static func check(projectDirectory: String, environment: [String: String],
+                             placement: Placement = .configured) -> ConfigReport {
         let dir = normalise(projectDirectory)
         let path = (dir == "/" ? "" : dir) + "/" + envFileName
         guard FileDescriptor.exists(path) else {
@@ -56,15 +58,26 @@ public enum ConfigLoader {
                                 fileProblem: .unreadableEnvFile)
         }
         return resolve(text: String(decoding: bytes, as: UTF8.self), file: path, projectDirectory: dir,
-                       environment: environment)
+                       environment: environment, placement: placement)
     }
 
     /// The pure pipeline over the text of a `.env` file (no I/O).
     public static func resolve(text: String, file: String, projectDirectory: String,
-                               environment: [String: String]) -> ConfigReport {
+                               environment: [String: String], placement: Placement = .configured) -> ConfigReport {
         var b = Builder(document: DotEnv.parse(text, environment: environment), file: file,
                         projectDirectory: normalise(projectDirectory), environment: environment)
-        return b.build()
+        let configured = b.build()
+        guard placement != .configured, let base = configured.config else { return configured }
+        // The one place a slot applies: every service's port key is set to its moved port as if the process
+        // environment said so, and the file is read again, so that whatever `.env` derives from a port
+        // (`API_URL=http://localhost:${BACKEND_PORT}`) follows it as well as sagedev's own URLs.
+        let moved = environment.merging(placement.portOverrides(for: base)) { _, new in new }
+        var p = Builder(document: DotEnv.parse(text, environment: moved), file: file,
+                        projectDirectory: normalise(projectDirectory), environment: moved)
+        var report = p.build()
+        report.config?.projectName = placement.project ?? base.projectName
+        report.config?.placement = placement
+        return report
     }
 
     static func normalise(_ dir: String) -> String {
@@ -202,6 +215,9 @@ public enum ConfigLoader {
                 migrateCommand: value("SAGEDEV_MIGRATE_COMMAND"), seedCommand: value("SAGEDEV_SEED_COMMAND"),
                 watchIgnore: ignore, watchDebounceMilliseconds: debounce,
                 passthrough: passthrough, values: values, extraServices: extras)
+            var result = config
+            result.portsMode = choice("SAGEDEV_PORTS", PortsMode.self) ?? .shift
+            result.portStride = integer("SAGEDEV_PORT_STRIDE")
             // File order: positioned issues by line and column, then the ones without a line.
             let ordered = issues.enumerated().sorted { a, b in
                 let la = a.element.line ?? Int.max, lb = b.element.line ?? Int.max
@@ -209,8 +225,8 @@ public enum ConfigLoader {
                 let ca = a.element.column ?? 0, cb = b.element.column ?? 0
                 return ca != cb ? ca < cb : a.offset < b.offset
             }.map(\.element)
-            let redacted = ordered.map { i -> ConfigIssue in var i = i; i.message = config.redacting(i.message); return i }
-            return ConfigReport(config: redacted.contains(where: \.isError) ? nil : config, issues: redacted)
+            let redacted = ordered.map { i -> ConfigIssue in var i = i; i.message = result.redacting(i.message); return i }
+            return ConfigReport(config: redacted.contains(where: \.isError) ? nil : result, issues: redacted)
         }
 
         /// Unknown SAGEDEV_* keys, near-misses of known keys, and keys the apps cannot receive.

@@ -320,6 +320,7 @@ public final class Daemon: @unchecked Sendable {
                 s.hit.map { ToolchainStatus(name: s.name, path: $0.path, source: $0.source.rawValue, from: $0.sourceDescription) }
             }
         }
+        report.slot = c.placement.slot
         return report
     }
 }

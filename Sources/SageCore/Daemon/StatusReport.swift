@@ -13,6 +13,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var services: [ServiceStatus]
     /// Native runtime: where the server binaries were found.
     public var toolchain: [ToolchainStatus]?
+    /// The port slot this checkout runs in (0: the configured ports); see `sagedev instances`.
+    public var slot: Int?
 
     public init(project: String, directory: String, runtime: String, runtimeReason: String, watch: WatchStatus,
                 daemon: DaemonStatus, healthy: Bool, services: [ServiceStatus]) {

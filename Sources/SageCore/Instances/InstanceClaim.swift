@@ -126,6 +126,30 @@ public enum InstanceClaims {
         }
     }
 
+    /// Claims a slot for the project that `config` (as configured, not yet placed) describes. Ports held by the
+    /// project's own services (left by a daemon that died) count as free: the new daemon adopts them.
+    public static func claim(for config: Config, paths: ProjectPaths, environment: [String: String],
+                             role: ClaimRequest.Role, runtime: String? = nil) throws -> Claim {
+        let own = Set(config.services.serviceIDs.compactMap { s -> Int32? in
+            guard let r = PidRecord.read(paths.pidFile(s)), r.isAlive else { return nil }
+            return ProcFS.sessionID(pid: r.pid)
+        })
+        let request = ClaimRequest(directory: paths.root, baseProject: config.projectName, ports: config.slotPorts,
+                                   mode: config.portsMode, stride: config.portStride, bindAddress: config.bindAddress,
+                                   runtime: runtime, role: role, ownSessions: own)
+        return try claim(request, store: .forUser(environment: environment))
+    }
+
+    /// Records this process as the checkout's daemon (once it holds the project's lock), and the runtime it chose.
+    public static func markDaemon(directory: String, runtime: String, store: InstanceStore) throws {
+        try store.update { registry in
+            guard let i = registry.instances.firstIndex(where: { $0.directory == directory }) else { return }
+            registry.instances[i].daemon = .current()
+            registry.instances[i].claimant = nil
+            registry.instances[i].runtime = runtime
+        }
+    }
+
     /// Forgets the daemon of a checkout (it stopped), unless another daemon took the entry over meanwhile.
     public static func release(directory: String, daemon: ProcessRef, store: InstanceStore) {
         _ = try? store.update { registry in
@@ -194,5 +218,29 @@ public enum PortOccupancy {
             if let text = FileDescriptor.readText(file) { for s in ProcFS.parseListeningSockets(text) { out.insert(s.port) } }
         }
         return out
+    }
+}
+
+extension Placement {
+    /// Each service's port key set to its port in this slot.
+    public func portOverrides(for c: Config) -> [String: String] {
+        var out: [String: String] = [:]
+        for p in c.slotPorts { out[p.key] = String(p.port + offset) }
+        return out
+    }
+}
+
+extension Config {
+    /// Every service's host port with the `.env` key that sets it: what a slot moves.
+    public var slotPorts: [SlotPort] {
+        services.specs.compactMap { s in
+            guard let port = s.port, let key = s.portKey else { return nil }
+            return SlotPort(service: s.id.rawValue, key: key, port: port)
+        }
+    }
+
+    /// The ports as configured, before the slot moved them.
+    public var configuredSlotPorts: [SlotPort] {
+        slotPorts.map { SlotPort(service: $0.service, key: $0.key, port: $0.port - placement.offset) }
     }
 }

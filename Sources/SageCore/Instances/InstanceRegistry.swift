@@ -125,7 +125,7 @@ public struct InstanceStore: Sendable, Equatable {
         let result = try body(&registry)
         if registry != before || !FileDescriptor.exists(file) {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             try FileDescriptor.writeFileAtomically(file, Array(try encoder.encode(registry)) + [10], mode: 0o600)
         }
         return result

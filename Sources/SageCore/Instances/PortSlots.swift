@@ -39,7 +39,7 @@ public struct PortBlock: Sendable, Equatable {
 public enum SlotDecision: Sendable, Equatable {
     /// `notes` say why lower slots were passed over (empty when the first choice was free).
     case placed(slot: Int, notes: [String])
-    /// Nothing starts: the message names the port, its holder and what to do.
+    /// Nothing starts: one line per blocked port, naming the port, its holder and what to do.
     case refused(String)
 }
 
@@ -70,8 +70,8 @@ public enum SlotAllocator {
             }
         }
         if mode == .fixed {
-            guard let b = blocks(0).first else { return .placed(slot: 0, notes: []) }
-            return .refused(refusal(b, mode: mode))
+            let found = blocks(0)
+            return found.isEmpty ? .placed(slot: 0, notes: []) : .refused(found.map { refusal($0, mode: mode) }.joined(separator: "\n"))
         }
         var first = remembered ?? 0
         if first < 0 || first > limit { first = 0 }
@@ -80,10 +80,11 @@ public enum SlotAllocator {
         for slot in [first] + (0...max(limit, 0)).filter({ $0 != first }) {
             let found = blocks(slot)
             if found.isEmpty { return .placed(slot: slot, notes: notes) }
-            if slot == first, mode == .shift, let stranger = found.first(where: { if case .stranger = $0.holder { return true }; return false }) {
-                return .refused(refusal(stranger, mode: mode))
+            let strangers = found.filter { if case .stranger = $0.holder { return true }; return false }
+            if slot == first, mode == .shift, !strangers.isEmpty {
+                return .refused(strangers.map { refusal($0, mode: mode) }.joined(separator: "\n"))
             }
-            let b = found.first(where: { if case .stranger = $0.holder { return true }; return false }) ?? found[0]
+            let b = strangers.first ?? found[0]
             switch b.holder {
             case .instance(let dir, let description):
                 if seenInstances.insert(dir).inserted { notes.append("slot \(slot) passed over: \(description)") }

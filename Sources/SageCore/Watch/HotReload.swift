@@ -158,7 +158,7 @@ public final class HotReloader: @unchecked Sendable {
     /// Re-reads and revalidates `.env`; on success restarts only what changed, on failure leaves the stack alone.
     private func envChanged(changedAt: UInt64) {
         let old = engine.config
-        let report = ConfigLoader.check(projectDirectory: old.projectDirectory, environment: environment)
+        let report = ConfigLoader.check(projectDirectory: old.projectDirectory, environment: environment, placement: old.placement)
         guard let new = report.config, report.errors.isEmpty else {
             let problems = report.errors.map(\.description).joined(separator: "; ")
             engine.logs.appendLine("daemon", "watch: .env is invalid, the running stack is left untouched: \(problems)")

@@ -27,8 +27,11 @@ final class TestProject: @unchecked Sendable {
     let processEnvironment: [String: String]
 
     init(runtime: String = "native", extraEnv: [String: String] = [:], processEnvironment: [String: String] = [:]) throws {
-        self.processEnvironment = processEnvironment
         root = makeTempDirectory("sagedev-proj")
+        // Each project has its own instance registry unless the test shares one between projects.
+        var processEnvironment = processEnvironment
+        if processEnvironment["XDG_STATE_HOME"] == nil { processEnvironment["XDG_STATE_HOME"] = root + "/.sagedev/state" }
+        self.processEnvironment = processEnvironment
         ports = (freePort(), freePort(), freePort(), freePort())
         let r = try Subprocess.run(["cp", "-R", Repo.root + "/examples/sage/apps", Repo.root + "/examples/sage/db", root + "/"],
                                    deadline: .after(seconds: 30))
