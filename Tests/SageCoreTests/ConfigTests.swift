@@ -56,6 +56,7 @@ struct ConfigTests {
         var text = ""
         let values: [String: String] = [
             "SAGEDEV_PROJECT": "proj_1", "SAGEDEV_RUNTIME": "native", "SAGEDEV_BIND_ADDRESS": "::1",
+            "SAGEDEV_PORTS": "auto", "SAGEDEV_PORT_STRIDE": "100",
             "POSTGRES_IMAGE": "postgres:18", "POSTGRES_USER": "u_1", "POSTGRES_PASSWORD": "p", "POSTGRES_DB": "d-1",
             "POSTGRES_PORT": "15432", "VALKEY_IMAGE": "valkey/valkey:8", "VALKEY_PASSWORD": "v", "VALKEY_PORT": "16379",
             "BACKEND_DIR": "srv/api", "BACKEND_DEV_COMMAND": "nest start --watch", "BACKEND_INSTALL_COMMAND": "npm ci",

@@ -20,6 +20,8 @@ extension Config {
         case "SAGEDEV_PROJECT": return projectName
         case "SAGEDEV_RUNTIME": return runtime.rawValue
         case "SAGEDEV_BIND_ADDRESS": return bindAddress
+        case "SAGEDEV_PORTS": return portsMode.rawValue
+        case "SAGEDEV_PORT_STRIDE": return String(portStride)
         case "POSTGRES_IMAGE": return postgres.image
         case "POSTGRES_USER": return postgres.user
         case "POSTGRES_PASSWORD": return postgres.password
