@@ -26,32 +26,37 @@ final class TestProject: @unchecked Sendable {
     /// Extra process environment for every `sagedev` run (not written to .env).
     let processEnvironment: [String: String]
 
-    init(runtime: String = "native", extraEnv: [String: String] = [:], processEnvironment: [String: String] = [:]) throws {
-        root = makeTempDirectory("sagedev-proj")
+    /// `checkout`: a directory that already holds the example (a git worktree), used as it is instead of a copy;
+    /// `ports`: the configured ports (fresh free ones by default).
+    init(runtime: String = "native", extraEnv: [String: String] = [:], processEnvironment: [String: String] = [:],
+         checkout: String? = nil, ports: (postgres: Int, valkey: Int, backend: Int, frontend: Int)? = nil) throws {
+        root = checkout ?? makeTempDirectory("sagedev-proj")
         // Each project has its own instance registry unless the test shares one between projects.
         var processEnvironment = processEnvironment
         if processEnvironment["XDG_STATE_HOME"] == nil { processEnvironment["XDG_STATE_HOME"] = root + "/.sagedev/state" }
         self.processEnvironment = processEnvironment
-        ports = (freePort(), freePort(), freePort(), freePort())
-        let r = try Subprocess.run(["cp", "-R", Repo.root + "/examples/sage/apps", Repo.root + "/examples/sage/db", root + "/"],
-                                   deadline: .after(seconds: 30))
-        guard r.status.isSuccess else { throw TestFailure("copy failed: \(r.stderrText)") }
+        self.ports = ports ?? (freePort(), freePort(), freePort(), freePort())
+        if checkout == nil {
+            let r = try Subprocess.run(["cp", "-R", Repo.root + "/examples/sage/apps", Repo.root + "/examples/sage/db", root + "/"],
+                                       deadline: .after(seconds: 30))
+            guard r.status.isSuccess else { throw TestFailure("copy failed: \(r.stderrText)") }
+        }
         var env = """
         SAGEDEV_PROJECT=sagetest
         SAGEDEV_RUNTIME=\(runtime)
         POSTGRES_USER=sage
         POSTGRES_PASSWORD='\(postgresPassword)'
         POSTGRES_DB=sage
-        POSTGRES_PORT=\(ports.postgres)
+        POSTGRES_PORT=\(self.ports.postgres)
         VALKEY_PASSWORD=\(valkeyPassword)
-        VALKEY_PORT=\(ports.valkey)
+        VALKEY_PORT=\(self.ports.valkey)
         BACKEND_DIR=apps/backend
         BACKEND_DEV_COMMAND="node --watch src/server.js"
-        BACKEND_PORT=\(ports.backend)
+        BACKEND_PORT=\(self.ports.backend)
         BACKEND_HEALTH_PATH=/health
         FRONTEND_DIR=apps/frontend
         FRONTEND_DEV_COMMAND="node src/server.js"
-        FRONTEND_PORT=\(ports.frontend)
+        FRONTEND_PORT=\(self.ports.frontend)
         FRONTEND_HEALTH_PATH=/health
         SAGEDEV_POSTGRES_BIN_DIR=\(Repo.toolchainBin)
         SAGEDEV_VALKEY_BIN_DIR=\(Repo.toolchainBin)

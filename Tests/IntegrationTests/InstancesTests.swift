@@ -1,0 +1,92 @@
+import Testing
+import Glibc
+import Foundation
+import SageSystem
+
+/// Several checkouts of one repository running at once (git worktrees): port slots, the per-user registry, their
+/// own data and URLs. Real processes, the native runtime, the real binary.
+@Suite(.serialized) struct InstancesTests {
+    func slot(_ values: [String: String]) -> Int { Int(values["SAGEDEV_SLOT"] ?? "") ?? -1 }
+    func ports(_ values: [String: String]) -> [Int] {
+        ["POSTGRES_PORT", "VALKEY_PORT", "BACKEND_PORT", "FRONTEND_PORT"].compactMap { values[$0].flatMap { Int($0) } }
+    }
+    func instances(_ p: TestProject) throws -> [[String: Any]] {
+        let r = try p.sagedev(["instances", "--json"], timeout: 30)
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout)) as? [String: Any]
+        return obj?["instances"] as? [[String: Any]] ?? []
+    }
+    func entry(_ list: [[String: Any]], _ p: TestProject) -> [String: Any] {
+        list.first { $0["directory"] as? String == p.root } ?? [:]
+    }
+
+    @Test func threeWorktreesRunSideBySideWithTheirOwnPortsDataAndURLs() throws {
+        let repo = try ExampleRepository(extraEnv: ["API_URL": "http://127.0.0.1:${BACKEND_PORT}"])
+        let a = try repo.checkout("a"), b = try repo.checkout("b"), c = try repo.checkout("c")
+
+        // All three come up at once.
+        let ups = simultaneously([a, b, c].map { p in { @Sendable in try p.sagedev(["up"]) } })
+        for (p, r) in zip([a, b, c], ups) {
+            let done = try r.get()
+            #expect(done.status == .exited(0), "\(p.root): \(done.stdoutText)\n\(done.stderrText)")
+        }
+        let values = try [a, b, c].map { try $0.connectionValues() }
+        #expect(Set(values.map(slot)).count == 3, "\(values)")
+        #expect(Set(values.flatMap(ports)).count == 12, "every service of every checkout has its own port: \(values)")
+        #expect(Set(values.map { $0["SAGEDEV_PROJECT"] ?? "" }).count == 3)
+        for p in [a, b, c] { #expect(p.allServicesHealthy, "\(p.root) is not healthy") }
+
+        // A row written through A's DATABASE_URL is absent from B's and C's databases.
+        _ = try psql(url: values[0]["DATABASE_URL"]!, "CREATE TABLE worktree_marker(v text); INSERT INTO worktree_marker VALUES ('written in a')")
+        #expect(try psql(url: values[0]["DATABASE_URL"]!, "SELECT v FROM worktree_marker") == "written in a")
+        for v in values[1...] { #expect(try psql(url: v["DATABASE_URL"]!, "SELECT to_regclass('worktree_marker') IS NULL") == "t") }
+
+        // B's frontend got B's ports, and what .env derives from BACKEND_PORT points at B's backend.
+        let bValues = values[1]
+        let frontend = try #require(b.serviceEnvironment("frontend"))
+        #expect(frontend["PORT"] == bValues["FRONTEND_PORT"])
+        #expect(frontend["API_URL"] == "http://127.0.0.1:\(bValues["BACKEND_PORT"]!)")
+        if let backendURL = frontend["BACKEND_URL"] { #expect(backendURL.contains(":\(bValues["BACKEND_PORT"]!)")) }
+        let bBackend = try #require(b.pidRecord("backend")).pid
+        let owners = ProcFS.listeners(port: Int(bValues["BACKEND_PORT"]!)!).compactMap(\.pid)
+        #expect(owners.contains { ProcFS.sessionID(pid: $0) == bBackend }, "B's backend port belongs to B's backend")
+
+        // `sagedev env --format json` is what the services got; without --show-secrets no password shows.
+        let backend = try #require(b.serviceEnvironment("backend"))
+        for key in ["DATABASE_URL", "VALKEY_URL", "REDIS_URL"] { #expect(bValues[key] == backend[key], "\(key)") }
+        #expect(bValues["BACKEND_PORT"] == backend["PORT"])
+        let redacted = try b.sagedev(["env", "--format", "json"], timeout: 30)
+        #expect(redacted.status == .exited(0))
+        #expect(!redacted.stdoutText.contains(b.postgresPassword) && !redacted.stdoutText.contains(b.valkeyPassword)
+                && !redacted.stdoutText.contains(percentEncoded(b.postgresPassword)), "\(redacted.stdoutText)")
+        #expect(redacted.stdoutText.contains("****"))
+
+        // `sagedev instances` lists the three, with their branches and live daemons.
+        let list = try instances(a)
+        for (p, name) in [(a, "a"), (b, "b"), (c, "c")] {
+            let e = entry(list, p)
+            #expect(e["state"] as? String == "running" && e["branch"] as? String == name, "\(e)")
+            #expect((e["daemonPid"] as? Int).map { ProcFS.isAlive(pid: Int32($0), startTime: nil) } == true)
+        }
+
+        // `down` in B leaves A and C healthy; B, brought up again while its slot is free, keeps it.
+        #expect(try b.sagedev(["down"]).status == .exited(0))
+        for p in [a, c] { #expect(p.allServicesHealthy, "\(p.root) went down with B") }
+        #expect(entry(try instances(a), b)["state"] as? String == "stopped")
+        let again = try b.sagedev(["up"])
+        #expect(again.status == .exited(0), "\(again.stderrText)")
+        #expect(slot(try b.connectionValues()) == slot(bValues))
+
+        // The next new checkout reuses the slot B frees.
+        #expect(try b.sagedev(["down"]).status == .exited(0))
+        let d = try repo.checkout("d")
+        let upD = try d.sagedev(["up"])
+        #expect(upD.status == .exited(0), "\(upD.stderrText)")
+        #expect(upD.stderrText.contains("port slot \(slot(bValues))"))
+        #expect(slot(try d.connectionValues()) == slot(bValues))
+        #expect(d.allServicesHealthy)
+    }
+}
+
+private func percentEncoded(_ s: String) -> String {
+    s.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? s
+}
