@@ -85,6 +85,88 @@ import SageSystem
         #expect(slot(try d.connectionValues()) == slot(bValues))
         #expect(d.allServicesHealthy)
     }
+
+    @Test func twoUpsStartedAtTheSameMomentGetDifferentSlots() throws {
+        let repo = try ExampleRepository()
+        let e = try repo.checkout("e"), f = try repo.checkout("f")
+        // Valkey alone keeps this lean: the claim covers every port of the checkout all the same.
+        let ups = simultaneously([e, f].map { p in { @Sendable in try p.sagedev(["up", "valkey", "--no-watch"]) } })
+        for r in ups { let done = try r.get(); #expect(done.status == .exited(0), "\(done.stderrText)") }
+        let slots = try [e, f].map { slot(try $0.connectionValues()) }
+        #expect(Set(slots) == [0, 1], "\(slots)")
+        let ports = try [e, f].map { Int(try $0.connectionValues()["VALKEY_PORT"] ?? "") ?? 0 }
+        #expect(ports[0] != ports[1])
+        for (p, port) in zip([e, f], ports) {
+            let owner = ProcFS.listeners(port: port).compactMap(\.pid).first.flatMap { ProcFS.sessionID(pid: $0) }
+            #expect(owner != nil && owner == p.pidRecord("valkey")?.pid, "each checkout's valkey listens on its own port")
+        }
+    }
+
+    @Test func aPortHeldByAStrangerIsAnErrorNamingItNotAShift() throws {
+        let repo = try ExampleRepository()
+        let g = try repo.checkout("g")
+        let stranger = try Listener.tcp(host: "127.0.0.1", port: repo.ports.backend)
+        defer { stranger.close() }
+        let t0 = monotonicNanoseconds()
+        let r = try g.sagedev(["up"], timeout: 60)
+        #expect(r.status == .exited(1), "\(r.stdoutText)\n\(r.stderrText)")
+        #expect(millisecondsSince(t0) < 10_000)
+        #expect(r.stderrText.contains("port \(repo.ports.backend)") && r.stderrText.contains("(pid \(getpid()))"), "\(r.stderrText)")
+        #expect(r.stderrText.contains("BACKEND_PORT") && r.stderrText.contains("not a sagedev instance"), "\(r.stderrText)")
+        #expect(!r.stderrText.contains("port slot"), "no shift around a stranger")
+        #expect(DaemonLaunched.none(g), "nothing was started")
+        #expect(entry(try instances(g), g).isEmpty)
+    }
+
+    @Test func aKilledInstanceLeavesItsSlotToTheNextUp() throws {
+        let repo = try ExampleRepository()
+        let x = try repo.checkout("x"), y = try repo.checkout("y"), z = try repo.checkout("z")
+        #expect(try x.sagedev(["up", "valkey", "--no-watch"]).status == .exited(0))
+        let xSlot = slot(try x.connectionValues())
+        #expect(try y.sagedev(["up", "valkey", "--no-watch"]).status == .exited(0))
+        // kill -9 of x's daemon and its services.
+        let daemon = try #require(entry(try instances(x), x)["daemonPid"] as? Int)
+        let valkey = try #require(x.pidRecord("valkey")).pid
+        kill(Int32(daemon), SIGKILL)
+        kill(-valkey, SIGKILL)
+        let xPort = Int(try x.connectionValues()["VALKEY_PORT"] ?? "") ?? 0
+        #expect(waitUntil(.after(seconds: 10)) { !ProcFS.isAlive(pid: Int32(daemon), startTime: nil) && ProcFS.listeners(port: xPort).isEmpty })
+        #expect(entry(try instances(x), x)["state"] as? String == "stopped")
+        // The next `up` elsewhere takes the reclaimed slot.
+        let up = try z.sagedev(["up", "valkey", "--no-watch"])
+        #expect(up.status == .exited(0), "\(up.stderrText)")
+        #expect(slot(try z.connectionValues()) == xSlot)
+        #expect(entry(try instances(y), y)["state"] as? String == "running")
+    }
+
+    @Test func twoComposeCheckoutsGetTheirOwnProjectsContainersAndVolumes() throws {
+        let engine = try DockerEngine.shared()
+        var env = ComposeStackTests.images
+        env["SAGEDEV_PROJECT"] = "sgi" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        let repo = try ExampleRepository(runtime: "compose", extraEnv: env, processEnvironment: ["DOCKER_HOST": engine.host])
+        let h = try repo.checkout("h"), k = try repo.checkout("k")
+        let ups = simultaneously([h, k].map { p in { @Sendable in try p.sagedev(["up", "--no-watch"], timeout: 300) } })
+        for r in ups { let done = try r.get(); #expect(done.status == .exited(0), "\(done.stdoutText)\n\(done.stderrText)") }
+        let names = try [h, k].map { try $0.connectionValues()["SAGEDEV_PROJECT"] ?? "" }
+        #expect(Set(names).count == 2 && names.allSatisfy { $0.hasPrefix(env["SAGEDEV_PROJECT"]!) }, "\(names)")
+        let containers = try names.map { Set(try ComposeStackTests.containers(engine, $0)) }
+        let volumes = try names.map { Set(try ComposeStackTests.volumes(engine, $0)) }
+        #expect(containers.allSatisfy { $0.count == 4 }, "\(containers)")
+        #expect(containers[0].isDisjoint(with: containers[1]))
+        #expect(volumes.allSatisfy { !$0.isEmpty } && volumes[0].isDisjoint(with: volumes[1]), "\(volumes)")
+        let values = try [h, k].map { try $0.connectionValues() }
+        #expect(Set(values.flatMap(ports)).count == 8)
+        for v in values { #expect(try psql(url: v["DATABASE_URL"]!, "SELECT 1") == "1") }
+        for p in [h, k] { #expect(p.allServicesHealthy) }
+    }
+}
+
+/// Whether a project's daemon was started (its lock is held).
+enum DaemonLaunched {
+    static func none(_ p: TestProject) -> Bool {
+        let lock = p.root + "/.sagedev/run/daemon.lock"
+        return !FileDescriptor.exists(lock) || FileLock.holderPid(path: lock) == nil
+    }
 }
 
 private func percentEncoded(_ s: String) -> String {
