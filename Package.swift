@@ -26,7 +26,7 @@ let package = Package(
         .testTarget(name: "SageWireTests", dependencies: ["SageWire", "SageFuzz"]),
         .testTarget(name: "SageSystemTests", dependencies: ["SageSystem"]),
         .testTarget(name: "SageCoreTests", dependencies: ["SageCore", "SageSystem", "SageWire"]),
-        .testTarget(name: "SageCLITests", dependencies: ["SageCLI", "SageCore", "SageSystem"]),
+        .testTarget(name: "SageCLITests", dependencies: ["SageCLI", "SageCore", "SageSystem", "SageWire"]),
         .testTarget(name: "IntegrationTests", dependencies: ["SageCLI", "SageCore", "SageFuzz", "SageSystem", "SageWire"]),
     ],
     swiftLanguageModes: [.v6]

@@ -21,16 +21,6 @@ public enum ProcessEnvironment {
         return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// The home directory of the user running this process, from the password database (for when HOME is unset).
-    public static func homeDirectory() -> String? {
-        var pw = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buf = [CChar](repeating: 0, count: 4096)
-        guard getpwuid_r(getuid(), &pw, &buf, buf.count, &result) == 0, result != nil, let dir = pw.pw_dir else { return nil }
-        let s = String(cString: dir)
-        return s.isEmpty ? nil : s
-    }
-
     /// Searches PATH for an executable.
     public static func which(_ name: String, path: String? = nil) -> String? {
         if name.contains("/") { return FileDescriptor.isExecutable(name) ? name : nil }

@@ -8,7 +8,7 @@ public struct ProcessRef: Codable, Sendable, Equatable {
     public init(pid: Int32, startTime: UInt64?) { self.pid = pid; self.startTime = startTime }
     /// This process.
     public static func current() -> ProcessRef {
-        let pid = getpid()
+        let pid = ProcessIdentity.pid
         return ProcessRef(pid: pid, startTime: ProcFS.startTime(pid: pid))
     }
     public var isAlive: Bool { ProcFS.isAlive(pid: pid, startTime: startTime) }
@@ -89,7 +89,7 @@ public struct InstanceStore: Sendable, Equatable {
     /// The store for the user running sagedev. XDG_STATE_HOME counts only when absolute (as the XDG spec says).
     public static func forUser(environment: [String: String]) -> InstanceStore {
         if let x = environment["XDG_STATE_HOME"], x.hasPrefix("/") { return InstanceStore(directory: trimmed(x) + "/sagedev") }
-        let home = environment["HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? ProcessEnvironment.homeDirectory() ?? "/tmp"
+        let home = environment["HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? UserAccount.current().map(\.home) ?? "/tmp"
         return InstanceStore(directory: trimmed(home) + "/.local/state/sagedev")
     }
 
@@ -117,7 +117,7 @@ public struct InstanceStore: Sendable, Equatable {
             if let r = try? JSONDecoder().decode(InstanceRegistry.self, from: Data(bytes)) {
                 registry = r
             } else {
-                _ = rename(file, file + ".bad")
+                _ = FileDescriptor.rename(file, to: file + ".bad")
             }
         }
         let before = registry
