@@ -106,6 +106,24 @@ import SageSystem
         #expect(gaps[1] >= 0.95, "\(gaps)")
     }
 
+    @Test func anExtraAppIsHotReloadedLikeTheBackend() throws {
+        let (p, helloPort) = try project(["HELLO_RELOAD": "restart"])
+        let up = try p.sagedev(["up"])
+        #expect(up.status == .exited(0), "\(up.stdoutText)\n\(up.stderrText)")
+        let before = try #require(p.pidRecord("hello")).pid
+        let file = p.root + "/apps/hello/server.js"
+        let source = try #require(FileDescriptor.readText(file))
+        try FileDescriptor.writeFileAtomically(file, Array((source + "\n// edited\n").utf8), mode: 0o644)
+        let reloaded = p.waitForStatus(.after(seconds: 60)) {
+            let h = p.service($0, "hello"), r = h["reload"] as? [String: Any]
+            return r?["action"] as? String == "restart" && r?["outcome"] as? String == "reloaded" && h["state"] as? String == "healthy"
+        }
+        #expect(reloaded != nil, "hello was not reloaded: \(p.unmet)")
+        #expect((p.service(reloaded ?? [:], "hello")["reload"] as? [String: Any])?["file"] as? String == "apps/hello/server.js")
+        #expect(p.pidRecord("hello")?.pid != before, "restart mode starts a new process")
+        #expect((try? Subprocess.run(["curl", "-fsS", "http://127.0.0.1:\(helloPort)/health"], deadline: .after(seconds: 10)))?.status == .exited(0))
+    }
+
     @Test func aDependencyCycleExits78NamingBothKeys() throws {
         let (p, _) = try project(["WORKER_DEPENDS_ON": "hello", "HELLO_DEPENDS_ON": "worker"])
         let up = try p.sagedev(["up"], timeout: 60)
