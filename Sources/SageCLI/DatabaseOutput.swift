@@ -33,6 +33,8 @@ enum DatabaseCLI {
                 printStep(out, step)
             }
         } catch let f as DaemonClient.Failure {
+            // A request the daemon refused as malformed (an invalid clone name) is a usage error: exit 64.
+            if f.error.sql?.kind == DatabaseError.Code.usage.rawValue { throw CLIError.usage(f.message) }
             out.error(out.paint("sagedev \(displayName(R.command)) failed", .red) + ": " + f.message)
             return nil
         } catch let e as SystemError where e.code == .timedOut {

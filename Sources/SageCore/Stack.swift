@@ -62,7 +62,12 @@ public enum Stack {
         let activity = DatabaseActivity()
         let engine = Engine(config: c, runtime: runtime, logs: logs, probes: { s, c in activity.probe(s, c, normal: probe(s, c, runtime: runtime)) })
         let stall = environment["SAGEDEV_CONTROL_STALL_SECONDS"].flatMap(Double.init) ?? 10
-        let daemon = try Daemon(paths: paths, engine: engine, extras: { s, c in statusExtras(s, c) }, stallSeconds: stall)
+        let databaseStatus = Locked<DatabaseManager?>(nil)
+        let daemon = try Daemon(paths: paths, engine: engine, extras: { s, c in
+            var extras = statusExtras(s, c)
+            if s == .postgres, let d = databaseStatus.current, let f = d.statusFields() { extras.readyCopies = f.readyCopies; extras.clones = f.clones }
+            return extras
+        }, stallSeconds: stall)
         daemon.runtimeReason = choice.reason
         // Holding the project's lock now: this process is the instance's daemon in the registry.
         let instances = InstanceStore.forUser(environment: environment)
@@ -87,12 +92,22 @@ public enum Stack {
             stopping?()
             InstanceClaims.release(directory: paths.root, daemon: me, store: instances)
         }
-        // Migrations, seeds and the template before the apps start; reset-db, seed, migrate, snapshots, backups.
+        // Migrations, seeds and the template before the apps start; reset-db, seed, migrate, snapshots, clones,
+        // backups. The clients of postgres come from the service graph.
+        let clients = EnginePostgresClients(engine: engine, clients: { c in c.services.postgresClients })
+        let dataDirectory = paths.data
+        let native = runtime.kind == "native"
+        let freeBytes: @Sendable () -> Int? = {
+            guard native, let free = FileDescriptor.availableBytes(onFileSystemOf: dataDirectory) else { return nil }
+            return free >= Double(Int.max) ? Int.max : Int(free)
+        }
         let database = DatabaseManager(paths: paths, logs: logs, environment: environment, config: { engine.config },
-                                       backend: EngineBackendControl(engine: engine),
+                                       clients: clients,
                                        runJob: { command, c, deadline in try runtime.runJob(command, service: .backend, config: c, deadline: deadline) },
                                        postgresClient: { tool, c in try runtime.postgresClient(tool, config: c) },
-                                       activity: activity)
+                                       activity: activity,
+                                       freeBytes: freeBytes,
+                                       postgresPid: { clients.postgresPid })
         engine.setJobRunner { job, c, _ in
             switch job.work {
             case .database: return try database.beforeApps(c)
@@ -101,6 +116,25 @@ public enum Stack {
             }
         }
         database.register(on: daemon)
+        databaseStatus.withValue { $0 = database }
+        // Each time postgres answers after it was down (or a new daemon found it), an interrupted swap is finished or
+        // rolled back before the app database is probed again.
+        let recoveryPending = Locked(true)
+        database.activity.begin()
+        _ = engine.observe { notice in
+            guard case .changed(let s, let state, _, _) = notice, s == .postgres else { return }
+            let healthy = state == .healthy
+            let start = recoveryPending.withValue { pending -> Bool? in
+                if healthy && pending { pending = false; return true }
+                if !healthy && !pending && state != .reloading { pending = true; return false }
+                return nil
+            }
+            switch start {
+            case true?: database.recoverInBackground(); database.activity.end()
+            case false?: database.activity.begin()
+            case nil: break
+            }
+        }
         if watch {
             let reloader = HotReloader(engine: engine, environment: environment)
             reloader.start()

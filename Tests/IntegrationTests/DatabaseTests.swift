@@ -55,13 +55,13 @@ private let brokenThirdSeed = """
         #expect(try valkey(p, ["SET", "cached", "1"]) == "OK")
         let backendBefore = p.pidRecord("backend")?.pid
 
-        let first = try p.sagedev(["reset-db", "--yes"])
+        let first = try p.sagedev(["reset-db", "--yes", "--restart-apps"])
         #expect(first.status == .exited(0), "\(first.stdoutText)\n\(first.stderrText)")
         #expect(try value(p, "SELECT count(*) FROM users WHERE email = 'scratch@example.com'") == "0")
         #expect(try value(p, "SELECT count(*) FROM users") == "3")
         #expect(try value(p, "SELECT count(*) FROM messages") == "5")
         #expect(try valkey(p, ["EXISTS", "cached"]) == "0", "FLUSHALL did not run")
-        for step in ["stop backend", "drop database", "create database", "flush cache", "start backend"] {
+        for step in ["stop apps", "take copy", "block connections", "swap", "flush cache", "drop old database", "start apps"] {
             #expect(first.stdoutText.contains(step), "missing step \(step): \(first.stdoutText)")
         }
         #expect(first.stdoutText.contains(" ms"))
@@ -77,7 +77,7 @@ private let brokenThirdSeed = """
         #expect(try value(p, "SELECT count(*) FROM users") == "3")
         #expect(try valkey(p, ["EXISTS", "kept"]) == "1")
         let log = FileDescriptor.readText(p.root + "/.sagedev/logs/database.log") ?? ""
-        let resets = log.split(separator: "\n").filter { $0.hasPrefix("reset-db: create database: from template sage__sagedev_template") }
+        let resets = log.split(separator: "\n").filter { $0.hasPrefix("reset-db: take copy: ") && $0.contains("sage__sagedev_template") }
         #expect(resets.count == 2, "\(log)")
 
         // Without a terminal and without --yes it refuses with exit 64 and changes nothing.
@@ -156,15 +156,18 @@ private let brokenThirdSeed = """
         }
         #expect(try value(p, "SELECT count(*) FROM users") == "3")
         #expect(try value(p, "SELECT count(*) FROM messages") == "5")
-        // Only the app database, its template and (made in the background) the template's spare copy.
-        let names = try value(p, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE 'sage%'")
-        #expect(["sage,sage__sagedev_template", "sage,sage__sagedev_spare,sage__sagedev_template"].contains(names), "\(names)")
+        // Once the background work is done: only the app database, its template and the two ready copies of it.
+        let settled = waitUntil(.after(seconds: 120)) {
+            (try? value(p, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE 'sage%'"))
+                == "sage,sage__sagedev_spare_1,sage__sagedev_spare_2,sage__sagedev_template"
+        }
+        #expect(settled, "\((try? value(p, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database")) ?? "")")
         let healthy = p.waitForStatus(.after(seconds: 60)) { p.service($0, "backend")["state"] as? String == "healthy" }
         #expect(healthy != nil)
         let log = FileDescriptor.readText(p.root + "/.sagedev/logs/database.log") ?? ""
-        // Serialised: the second drop comes after the first create.
-        let lines = log.split(separator: "\n").filter { $0.hasPrefix("reset-db: drop database") || $0.hasPrefix("reset-db: create database") }
-        #expect(lines.map { $0.hasPrefix("reset-db: drop") ? "d" : "c" }.joined() == "dcdc", "\(lines)")
+        // Serialised: the second reset takes its copy after the first one's swap.
+        let lines = log.split(separator: "\n").filter { $0.hasPrefix("reset-db: take copy") || $0.hasPrefix("reset-db: swap") }
+        #expect(lines.map { $0.hasPrefix("reset-db: take") ? "t" : "s" }.joined() == "tsts", "\(lines)")
     }
 
     @Test func failingSeedFileStopsUpNamingFileLineAndSQLState() throws {

@@ -66,6 +66,7 @@ struct ConfigTests {
             "SAGEDEV_MIGRATIONS_DIR": "sql/m", "SAGEDEV_SEEDS_DIR": "sql/s", "SAGEDEV_MIGRATE_COMMAND": "npm run migrate",
             "SAGEDEV_SEED_COMMAND": "npm run seed", "SAGEDEV_WATCH_IGNORE": " a , b,,c ", "SAGEDEV_WATCH_DEBOUNCE_MS": "0",
             "SAGEDEV_POSTGRES_BIN_DIR": "/opt/pg/bin", "SAGEDEV_VALKEY_BIN_DIR": "/opt/vk/bin", "SAGEDEV_POSTGRES_OS_USER": "pg",
+            "SAGEDEV_RESET_SPARES": "5",
             "ANTHROPIC_API_KEY": "sk-ant-x", "SAGEDEV_SERVICES": "worker",
         ]
         for (k, v) in values.sorted(by: { $0.key < $1.key }) { text += "\(k)=\(EnvExample.quote(v))\n" }

@@ -198,3 +198,53 @@ import SageSystem
         #expect(try store.prune(keep: 7).isEmpty)
     }
 }
+
+@Suite struct ResetLoopUnitTests {
+    @Test func postgresClientsAreTheServicesThatReachPostgresDirectlyOrThroughAJob() throws {
+        let app = AppSpec(directory: "x", devCommand: "true")
+        let graph = try ServiceGraph.build([
+            ServiceSpec(id: .postgres, kind: .postgres, probe: .postgres),
+            ServiceSpec(id: .valkey, kind: .valkey, probe: .resp),
+            ServiceSpec(id: .database, kind: .job(JobSpec(.database)), dependsOn: [Dependency(.postgres)], probe: .completed),
+            ServiceSpec(id: .backend, kind: .app(app), dependsOn: [Dependency(.valkey), Dependency(.database, .completedSuccessfully)], probe: .http(path: "/")),
+            ServiceSpec(id: .frontend, kind: .app(app), dependsOn: [Dependency(.backend)], probe: .http(path: "/")),
+            ServiceSpec(id: "worker", kind: .app(app), dependsOn: [Dependency(.postgres)], probe: .processAlive(seconds: 1)),
+            ServiceSpec(id: "mail", kind: .container(ContainerSpec(image: "m")), probe: .tcp),
+        ])
+        #expect(graph.postgresClients == [.backend, "worker"])
+    }
+
+    @Test func cloneNamesAreValidatedAndFitPostgresIdentifiers() throws {
+        #expect(try DatabaseNames.clone("w1", for: "sage") == "sage__clone_w1")
+        for bad in ["", "Upper", "with space", "-lead", "_lead", "semi;colon", String(repeating: "a", count: 60)] {
+            #expect(throws: DatabaseError.self) { try DatabaseNames.clone(bad, for: "sage") }
+            #expect((try? DatabaseNames.validateCloneName(bad, for: "sage")) == nil)
+        }
+        let long = String(repeating: "d", count: 60)
+        let name = try DatabaseNames.clone("worker-07", for: long)
+        #expect(name.utf8.count <= 63 && name.hasSuffix("__clone_worker-07"))
+        #expect(DatabaseNames.aside(for: long, stamp: 42).utf8.count <= 63)
+        #expect(DatabaseNames.aside(for: "sage", stamp: 255) == "sage__sagedev_old_00000000000000ff")
+        #expect(DatabaseNames.spare(2, for: "sage") == "sage__sagedev_spare_2")
+        #expect(DatabaseNames.spare(16, for: long).hasPrefix(DatabaseNames.sparePrefix(for: long)))
+    }
+
+    @Test func theFaultSeamNamesAStepAndATarget() {
+        let daemon = ResetFaults(environment: ["SAGEDEV_FAULT_RESET_STEP": "swap"])
+        #expect(daemon.step == "swap" && daemon.target == .daemon)
+        let postgres = ResetFaults(environment: ["SAGEDEV_FAULT_RESET_STEP": "flush-cache:postgres", "SAGEDEV_FAULT_FREE_BYTES": "12"])
+        #expect(postgres.step == "flush-cache" && postgres.target == .postgres && postgres.freeBytes == 12)
+        #expect(ResetFaults(environment: ["SAGEDEV_FAULT_RESET_STEP": "nonsense"]).step == nil)
+        #expect(ResetFaults(environment: [:]).step == nil)
+    }
+
+    @Test func legacySpareSwitchMeansNoReadyCopies() throws {
+        let c = try #require(configResolve("POSTGRES_PASSWORD=x\nVALKEY_PASSWORD=\n").config)
+        #expect(c.resetSpares == 2)
+        #expect(DatabaseManager.readyCopiesTarget(c, environment: [:]) == 2)
+        #expect(DatabaseManager.readyCopiesTarget(c, environment: ["SAGEDEV_RESET_SPARE": "off"]) == 0)
+        let three = try #require(configResolve("POSTGRES_PASSWORD=x\nVALKEY_PASSWORD=\nSAGEDEV_RESET_SPARES=3\n").config)
+        #expect(DatabaseManager.readyCopiesTarget(three, environment: ["SAGEDEV_RESET_SPARE": "off"]) == 3)
+        #expect(configResolve("POSTGRES_PASSWORD=x\nVALKEY_PASSWORD=\nSAGEDEV_RESET_SPARES=many\n").config == nil)
+    }
+}

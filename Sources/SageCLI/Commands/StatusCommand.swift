@@ -53,6 +53,11 @@ struct StatusCommand: Command {
                 notes.append(c.warning ? out.paint(line + " — at or over 80% of max_connections: look for leaked pools or raise max_connections", .yellow) : line)
             }
             if let m = s.memory { notes.append("\(name): memory used \(m.usedHuman)") }
+            if let pool = s.readyCopies {
+                var line = "\(name): \(pool.ready) of \(pool.target) ready cop\(pool.target == 1 ? "y" : "ies") of the reset template"
+                if let clones = s.clones, clones > 0 { line += "; \(clones) clone\(clones == 1 ? "" : "s")" }
+                notes.append(pool.problem.map { out.paint(line + " — " + $0, .yellow) } ?? line)
+            }
             if let r = s.reload {
                 let took = r.healthyMs.map { ", healthy \($0) ms after the change" } ?? ""
                 notes.append("\(name): \(r.outcome) after a change to \(r.file) (\(r.action)\(took); \(r.count) reload\(r.count == 1 ? "" : "s"))")

@@ -61,6 +61,8 @@ public struct Config: Sendable, Equatable {
     public var seedCommand: String          // SAGEDEV_SEED_COMMAND ("" = none)
     public var watchIgnore: [String]        // SAGEDEV_WATCH_IGNORE (comma-separated, .dockerignore syntax)
     public var watchDebounceMilliseconds: Int // SAGEDEV_WATCH_DEBOUNCE_MS, default 50
+    /// SAGEDEV_RESET_SPARES: ready copies of the reset template kept for resets and clones (0: copy at reset time).
+    public var resetSpares: Int = 2
     /// Application secrets and other keys passed through to the app services (e.g. ANTHROPIC_API_KEY).
     public var passthrough: [String: String]
     /// Every key/value the .env file defined after interpolation (process environment overrides applied).

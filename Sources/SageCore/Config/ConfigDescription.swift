@@ -36,6 +36,7 @@ extension Config {
         case "SAGEDEV_SEED_COMMAND": return seedCommand
         case "SAGEDEV_WATCH_IGNORE": return watchIgnore.joined(separator: ",")
         case "SAGEDEV_WATCH_DEBOUNCE_MS": return String(watchDebounceMilliseconds)
+        case "SAGEDEV_RESET_SPARES": return String(resetSpares)
         case "SAGEDEV_POSTGRES_BIN_DIR": return postgres.binDirectory ?? ""
         case "SAGEDEV_VALKEY_BIN_DIR": return valkey.binDirectory ?? ""
         case "SAGEDEV_POSTGRES_OS_USER": return postgres.osUser ?? ""

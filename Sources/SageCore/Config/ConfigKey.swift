@@ -193,6 +193,9 @@ public struct ConfigKey: Sendable, Equatable {
             ConfigKey("SAGEDEV_SEED_COMMAND",
                       "Command that seeds the database instead of the SQL files (run in BACKEND_DIR); empty: none.",
                       section: .database, kind: .command),
+            ConfigKey("SAGEDEV_RESET_SPARES", default: "2",
+                      "Ready copies of the reset template kept for reset-db and db clone, refilled in the background; 0: copy at reset time.",
+                      section: .database, kind: .integer(0...16)),
 
             ConfigKey("SAGEDEV_WATCH_IGNORE", default: "node_modules,.git,dist,build,.sagedev",
                       "Comma-separated patterns (.dockerignore syntax) the file watcher ignores.", section: .watch),

@@ -198,6 +198,7 @@ public enum ConfigLoader {
             checkPortsDistinct(extras)
             checkPasswordsForCompose(chosenRuntime)
             let debounce = integer("SAGEDEV_WATCH_DEBOUNCE_MS")
+            let spares = integer("SAGEDEV_RESET_SPARES")
             let ignore = value("SAGEDEV_WATCH_IGNORE").split(separator: ",")
                 .map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
 
@@ -218,6 +219,7 @@ public enum ConfigLoader {
             var result = config
             result.portsMode = choice("SAGEDEV_PORTS", PortsMode.self) ?? .shift
             result.portStride = integer("SAGEDEV_PORT_STRIDE")
+            result.resetSpares = spares
             // File order: positioned issues by line and column, then the ones without a line.
             let ordered = issues.enumerated().sorted { a, b in
                 let la = a.element.line ?? Int.max, lb = b.element.line ?? Int.max

@@ -302,6 +302,8 @@ public final class Daemon: @unchecked Sendable {
                 let values = now - cached.at < 5 ? cached.values[s] ?? extras(s, c) : extras(s, c)
                 o.connections = values.connections
                 o.memory = values.memory
+                o.readyCopies = values.readyCopies
+                o.clones = values.clones
             }
             list.append(o)
         }

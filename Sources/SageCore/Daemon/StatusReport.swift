@@ -84,6 +84,9 @@ public struct ServiceStatus: Codable, Sendable, Equatable {
     public var connections: ConnectionsStatus?
     /// Valkey's memory in use.
     public var memory: MemoryStatus?
+    /// PostgreSQL: the ready copies of the reset template, and how many clones there are.
+    public var readyCopies: ReadyCopiesStatus?
+    public var clones: Int?
 
     public init(name: ServiceID, state: ServiceState, reason: String, since: Double, restarts: Int, wanted: Bool, url: String?,
                 details: [String: String] = [:]) {
@@ -134,12 +137,23 @@ public struct MemoryStatus: Codable, Sendable, Equatable {
     public init(usedBytes: Int, usedHuman: String) { self.usedBytes = usedBytes; self.usedHuman = usedHuman }
 }
 
+/// The ready copies of the reset template (SAGEDEV_RESET_SPARES) that resets and clones take.
+public struct ReadyCopiesStatus: Codable, Sendable, Equatable {
+    public var ready: Int
+    public var target: Int
+    /// Why there are fewer than `target` (no room on disk, a failed copy).
+    public var problem: String?
+    public init(ready: Int, target: Int, problem: String? = nil) { self.ready = ready; self.target = target; self.problem = problem }
+}
+
 /// Facts about a healthy service that need a connection to it.
 public struct ServiceExtras: Sendable, Equatable {
     public var connections: ConnectionsStatus?
     public var memory: MemoryStatus?
+    public var readyCopies: ReadyCopiesStatus?
+    public var clones: Int?
     public init(connections: ConnectionsStatus? = nil, memory: MemoryStatus? = nil) { self.connections = connections; self.memory = memory }
-    public var isEmpty: Bool { connections == nil && memory == nil }
+    public var isEmpty: Bool { connections == nil && memory == nil && readyCopies == nil && clones == nil }
 }
 
 /// `sagedev status --json`: the schema version, whether a daemon runs, and (when one does) the status report.

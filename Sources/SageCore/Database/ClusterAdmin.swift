@@ -9,9 +9,22 @@ public enum DatabaseNames {
     public static func template(for db: String) -> String { fit(db, "__sagedev_template") }
     static func templateBuild(for db: String) -> String { fit(db, "__sagedev_template_new") }
     static func restoreScratch(for db: String) -> String { fit(db, "__sagedev_restore") }
-    /// A copy of the template made ahead of time, renamed into place by the next reset.
-    public static func spare(for db: String) -> String { fit(db, "__sagedev_spare") }
+    /// The copy a reset or restore is about to swap into the app database's place.
+    static func incoming(for db: String) -> String { fit(db, "__sagedev_incoming") }
+    /// Where the app database goes during a swap, until it is dropped in the background (a 16-digit stamp follows).
+    static func asidePrefix(for db: String) -> String { prefix(db, "__sagedev_old_", room: 16) }
+    static func aside(for db: String, stamp: UInt64) -> String {
+        let hex = String(stamp, radix: 16)
+        return asidePrefix(for: db) + String(repeating: "0", count: max(0, 16 - hex.count)) + hex
+    }
+    /// The ready copies of the template (`…_spare_1`, `…_spare_2`, …) that resets and clones take.
+    static func sparePrefix(for db: String) -> String { prefix(db, "__sagedev_spare_", room: 2) }
+    static func spare(_ n: Int, for db: String) -> String { sparePrefix(for: db) + String(n) }
+    /// The single spare of earlier versions, dropped when found.
+    static func legacySpare(for db: String) -> String { fit(db, "__sagedev_spare") }
     public static func snapshotPrefix(for db: String) -> String { fit(db, "__sagedev_snap_") }
+    /// Clones for tests: `<db>__clone_<name>`.
+    public static func clonePrefix(for db: String) -> String { prefix(db, "__clone_", room: 20) }
 
     /// The database that holds snapshot `name`.
     public static func snapshot(_ name: String, for db: String) throws -> String {
@@ -22,12 +35,30 @@ public enum DatabaseNames {
     /// Letters, digits, '-' and '_', starting with a letter or digit; short enough to fit the database name.
     public static func validateSnapshotName(_ name: String, for db: String) throws {
         let room = maximumBytes - snapshotPrefix(for: db).utf8.count
-        let ok = !name.isEmpty && name.utf8.allSatisfy { b in
-            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F
-        } && name.utf8.first.map { $0 != 0x2D && $0 != 0x5F } == true
-        guard ok, name.utf8.count <= room else {
+        guard isValidName(name, room: room) else {
             throw DatabaseError(.snapshot, "invalid snapshot name \"\(name.prefix(80))\": use 1 to \(room) letters, digits, '-' or '_', starting with a letter or digit")
         }
+    }
+
+    /// The database that holds clone `name`.
+    public static func clone(_ name: String, for db: String) throws -> String {
+        try validateCloneName(name, for: db)
+        return clonePrefix(for: db) + name
+    }
+
+    /// Clone names: lower-case letters, digits, '-' and '_', starting with a letter or digit (a clone's name is
+    /// part of a URL and of a database name that tools compare case-sensitively).
+    public static func validateCloneName(_ name: String, for db: String) throws {
+        let room = maximumBytes - clonePrefix(for: db).utf8.count
+        guard isValidName(name, room: room), !name.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else {
+            throw DatabaseError(.usage, "invalid clone name \"\(name.prefix(80))\": use 1 to \(room) lower-case letters, digits, '-' or '_', starting with a letter or digit")
+        }
+    }
+
+    static func isValidName(_ name: String, room: Int) -> Bool {
+        !name.isEmpty && name.utf8.count <= room && name.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F
+        } && name.utf8.first.map { $0 != 0x2D && $0 != 0x5F } == true
     }
 
     static func fit(_ db: String, _ suffix: String) -> String {
@@ -39,6 +70,12 @@ public enum DatabaseNames {
             head.append(ch)
         }
         return head + tag + suffix
+    }
+
+    /// `db + marker`, shortened like `fit` so that `room` more bytes still fit after it.
+    static func prefix(_ db: String, _ marker: String, room: Int) -> String {
+        let padded = fit(db, marker + String(repeating: "x", count: room))
+        return String(padded.utf8.dropLast(room))!
     }
 }
 
@@ -137,6 +174,57 @@ public final class ClusterAdmin: @unchecked Sendable {
     public func terminateSessions(_ db: String) throws {
         _ = try connection.run("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = \(SQL.literal(db)) AND pid <> pg_backend_pid()",
                                .clone, "ending the sessions on \(db)")
+    }
+
+    /// Whether a database accepts connections (nil when it does not exist).
+    public func allowsConnections(_ db: String) throws -> Bool? {
+        let r = try connection.run("SELECT datallowconn FROM pg_database WHERE datname = \(SQL.literal(db))", .clone, "looking up database \(db)")
+        guard let v = r.last?.rows.first?.first ?? nil else { return nil }
+        return v == "t"
+    }
+
+    /// The size of a database in bytes (0 when it does not exist).
+    public func size(_ db: String) throws -> Int {
+        let r = try connection.run("SELECT pg_database_size(oid) FROM pg_database WHERE datname = \(SQL.literal(db))", .clone, "measuring database \(db)")
+        return Int((r.last?.rows.first?.first ?? nil) ?? "") ?? 0
+    }
+
+    /// Refuses new connections to `db` and ends the sessions on it, then waits (on the server, up to 5 s) until
+    /// they are gone, so that the rename that follows does not wait for them itself. Returns how many were ended.
+    @discardableResult
+    public func closeToConnections(_ db: String) throws -> Int {
+        let lit = SQL.literal(db)
+        // Committed on its own first: in the same implicit transaction as the rest, it would not hold yet while
+        // the ended sessions reconnect.
+        try allowConnections(db, false)
+        let r = try connection.run("""
+            SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = \(lit) AND pid <> pg_backend_pid();
+            DO $$ BEGIN
+              FOR i IN 1..5000 LOOP
+                PERFORM pg_stat_clear_snapshot();
+                EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = \(lit) AND pid <> pg_backend_pid());
+                PERFORM pg_sleep(0.001);
+              END LOOP;
+            END $$;
+            """, .clone, "closing database \(db) to connections", deadline: .after(seconds: 30))
+        return Int((r.first?.rows.first?.first ?? nil) ?? "") ?? 0
+    }
+
+    /// In one transaction: `db` (if it exists) becomes `aside`, and `incoming` becomes `db`, open to connections and
+    /// without a label. At every moment the name `db` refers to the old database or the new one.
+    public func swap(_ incoming: String, into db: String, aside: String?) throws {
+        var sql = "BEGIN;"
+        if let aside { sql += " ALTER DATABASE \(SQL.identifier(db)) RENAME TO \(SQL.identifier(aside));" }
+        sql += " ALTER DATABASE \(SQL.identifier(incoming)) RENAME TO \(SQL.identifier(db));"
+        sql += " ALTER DATABASE \(SQL.identifier(db)) ALLOW_CONNECTIONS true; COMMENT ON DATABASE \(SQL.identifier(db)) IS NULL; COMMIT"
+        do {
+            _ = try connection.simpleQuery(sql, deadline: .after(seconds: 60))
+        } catch let e as PostgresError {
+            _ = try? connection.simpleQuery("ROLLBACK", deadline: .after(seconds: 5))
+            var m = "renaming \(incoming) into the place of \(db) failed: \(e.message)"
+            if let st = e.sqlState { m += " (SQLSTATE \(st))" }
+            throw DatabaseError(.clone, m, sqlState: e.sqlState, hint: e.hint)
+        }
     }
 
     /// Picks `file_copy_method = clone` for this session on PostgreSQL 18 when the build supports it.

@@ -11,16 +11,19 @@ public struct ResetDatabaseRequest: ControlRequest {
     public var keepCache: Bool
     public var seed: Bool
     public var replay: Bool
-    public init(keepCache: Bool = false, seed: Bool = true, replay: Bool = false) {
-        self.keepCache = keepCache; self.seed = seed; self.replay = replay
+    /// Stop the services that use the database around the swap (the default keeps them running).
+    public var restartApps: Bool
+    public init(keepCache: Bool = false, seed: Bool = true, replay: Bool = false, restartApps: Bool = false) {
+        self.keepCache = keepCache; self.seed = seed; self.replay = replay; self.restartApps = restartApps
     }
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         keepCache = try c.decodeIfPresent(Bool.self, forKey: .keepCache) ?? false
         seed = try c.decodeIfPresent(Bool.self, forKey: .seed) ?? true
         replay = try c.decodeIfPresent(Bool.self, forKey: .replay) ?? false
+        restartApps = try c.decodeIfPresent(Bool.self, forKey: .restartApps) ?? false
     }
-    enum CodingKeys: String, CodingKey { case keepCache, seed, replay }
+    enum CodingKeys: String, CodingKey { case keepCache, seed, replay, restartApps }
 }
 
 public struct SeedRequest: ControlRequest {
@@ -93,6 +96,39 @@ public struct RestoreBackupRequest: ControlRequest {
     enum CodingKeys: String, CodingKey { case file, keepCache }
 }
 
+public struct CloneRequest: ControlRequest {
+    public static let command = "db-clone"
+    public typealias Response = DatabaseReport
+    /// nil: the daemon makes one up.
+    public var name: String?
+    public init(name: String? = nil) { self.name = name }
+}
+
+public struct ListClonesRequest: ControlRequest {
+    public static let command = "db-clones"
+    public typealias Response = CloneList
+    public init() {}
+}
+
+public struct CloneList: Codable, Sendable, Equatable {
+    public var clones: [DatabaseManager.Clone]
+}
+
+public struct DropCloneRequest: ControlRequest {
+    public static let command = "db-drop-clone"
+    public typealias Response = DatabaseReport
+    /// One clone, or every clone with `all`.
+    public var name: String?
+    public var all: Bool
+    public init(name: String? = nil, all: Bool = false) { self.name = name; self.all = all }
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decodeIfPresent(String.self, forKey: .name)
+        all = try c.decodeIfPresent(Bool.self, forKey: .all) ?? false
+    }
+    enum CodingKeys: String, CodingKey { case name, all }
+}
+
 extension ControlError {
     /// A database failure as the client sees it: the message, and where a SQL file failed.
     init(_ e: DatabaseError) {
@@ -115,7 +151,7 @@ extension DatabaseManager {
             }
         }
         add(ResetDatabaseRequest.self) { m, a, sink in
-            try m.reset(ResetOptions(keepCache: a.keepCache, seed: a.seed, replay: a.replay), sink: sink)
+            try m.reset(ResetOptions(keepCache: a.keepCache, seed: a.seed, replay: a.replay, restartApps: a.restartApps), sink: sink)
         }
         add(SeedRequest.self) { m, _, sink in try m.seed(sink: sink) }
         add(MigrateRequest.self) { m, _, sink in try m.migrate(sink: sink) }
@@ -123,6 +159,12 @@ extension DatabaseManager {
         add(RestoreSnapshotRequest.self) { m, a, sink in try m.restore(a.name, keepCache: a.keepCache, sink: sink) }
         add(ListSnapshotsRequest.self) { m, _, _ in SnapshotList(snapshots: try m.snapshots()) }
         add(DropSnapshotRequest.self) { m, a, sink in try m.dropSnapshot(a.name, sink: sink) }
+        add(CloneRequest.self) { m, a, sink in try m.clone(a.name, sink: sink) }
+        add(ListClonesRequest.self) { m, _, _ in CloneList(clones: try m.clones()) }
+        add(DropCloneRequest.self) { m, a, sink in
+            guard a.all || a.name != nil else { throw DatabaseError(.usage, "a clone NAME or --all is required") }
+            return try m.dropClones(a.all ? nil : a.name, sink: sink)
+        }
         add(BackupRequest.self) { m, _, sink in try m.backup(sink: sink) }
         add(RestoreBackupRequest.self) { m, a, sink in try m.restoreBackup(a.file, keepCache: a.keepCache, sink: sink) }
     }

@@ -25,6 +25,8 @@ public struct DatabaseError: Error, Sendable, Equatable, CustomStringConvertible
         case backend
         /// Another reset held the lock for too long.
         case busy
+        /// A request the caller must change (an invalid clone name): the CLI exits 64.
+        case usage
         /// A file or directory could not be read.
         case io
     }

@@ -33,11 +33,22 @@ public struct DatabaseReport: Codable, Sendable, Equatable {
     public var steps: [Step]
     public var totalMs: Double
     public var database: String?
-    /// reset-db: "template" or "replay", the template's name, how files were copied, the backend's own start.
+    /// reset-db: "template" or "replay", the template's name, how files were copied ("spare" for a ready copy);
+    /// clone: "ready copy" or "copy".
     public var source: String?
     public var template: String?
     public var fileCopyMethod: String?
-    public var backendStartMs: Double?
+    /// The own start of the apps an operation stopped and started again (reset-db --restart-apps, migrate, restores).
+    public var appsStartMs: Double?
+    /// reset-db: the apps that kept running, and those that exited meanwhile (or, with --restart-apps, were restarted).
+    public var appsKept: [String]?
+    public var appsRestarted: [String]?
+    /// db clone: its name, and its URL with the password (for the program reading it) and redacted.
+    public var name: String?
+    public var url: String?
+    public var redactedUrl: String?
+    /// db drop-clone: the clones dropped.
+    public var dropped: [String]?
     /// migrate: the migrations applied.
     public var applied: [String]?
     public var snapshot: String?

@@ -30,16 +30,16 @@ public struct TemplateManager: Sendable {
         return stored == key ? .current : .stale(storedKey: stored)
     }
 
-    /// Copies the app database into a new template, then swaps it in: until the swap, the old template stays
-    /// usable, so a failed refresh never leaves a half-made template behind. Sessions on the app database are ended.
-    /// Returns the copy method.
+    /// Copies `source` (the app database, or a database just built by a replay) into a new template, then swaps
+    /// it in: until the swap, the old template stays usable, so a failed refresh never leaves a half-made template
+    /// behind. Sessions on `source` are ended. The ready copies made from the old template are now stale (their
+    /// key differs), and the next refill replaces them. Returns the copy method.
     @discardableResult
-    public func refresh(_ admin: ClusterAdmin, key: String) throws -> String {
+    public func refresh(_ admin: ClusterAdmin, key: String, from source: String? = nil) throws -> String {
+        let source = source ?? database
         let build = DatabaseNames.templateBuild(for: database)
-        // A spare made from the old template is of no use any more.
-        try admin.drop(spareName)
         try admin.drop(build)
-        let method = try admin.clone(database, to: build, exclusive: true)
+        let method = try admin.clone(source, to: build, exclusive: true)
         do {
             try admin.setLabel(build, DatabaseLabel(kind: "template", fields: ["key": key, "created": String(Int(wallClockSeconds()))]))
             // Nobody may connect to the template: a session there would block the next reset's copy.
@@ -60,31 +60,4 @@ public struct TemplateManager: Sendable {
     }
 
     public func drop(_ admin: ClusterAdmin) throws { try admin.drop(templateName) }
-
-    // MARK: the spare copy
-
-    public var spareName: String { DatabaseNames.spare(for: database) }
-
-    /// Whether a spare copy of the template with this key is ready.
-    public func spareIsReady(_ admin: ClusterAdmin, key: String) throws -> Bool {
-        guard let label = try admin.label(spareName) else { return false }
-        return label.kind == "spare" && label.fields["key"] == key
-    }
-
-    /// Copies the template into the spare (replacing a stale one). Returns false when the spare was ready already.
-    @discardableResult
-    public func prepareSpare(_ admin: ClusterAdmin, key: String) throws -> Bool {
-        if try spareIsReady(admin, key: key) { return false }
-        try admin.drop(spareName)
-        try admin.clone(templateName, to: spareName, exclusive: false)
-        // Labelled last: an interrupted copy is never taken for a ready one.
-        try admin.setLabel(spareName, DatabaseLabel(kind: "spare", fields: ["key": key]))
-        return true
-    }
-
-    /// Renames the ready spare into the (dropped) app database's place.
-    public func takeSpare(_ admin: ClusterAdmin) throws {
-        _ = try admin.connection.run("ALTER DATABASE \(SQL.identifier(spareName)) RENAME TO \(SQL.identifier(database)); COMMENT ON DATABASE \(SQL.identifier(database)) IS NULL",
-                                     .clone, "renaming \(spareName) to \(database)")
-    }
 }

@@ -35,7 +35,10 @@ final class TestProject: @unchecked Sendable {
         var processEnvironment = processEnvironment
         if processEnvironment["XDG_STATE_HOME"] == nil { processEnvironment["XDG_STATE_HOME"] = root + "/.sagedev/state" }
         self.processEnvironment = processEnvironment
-        self.ports = ports ?? (freePort(), freePort(), freePort(), freePort())
+        // Four different ports: the OS may hand out a port again once the probe socket that found it is closed.
+        var picked: [Int] = []
+        while picked.count < 4 { let port = freePort(); if !picked.contains(port) { picked.append(port) } }
+        self.ports = ports ?? (picked[0], picked[1], picked[2], picked[3])
         if checkout == nil {
             let r = try Subprocess.run(["cp", "-R", Repo.root + "/examples/sage/apps", Repo.root + "/examples/sage/db", root + "/"],
                                        deadline: .after(seconds: 30))
@@ -68,11 +71,13 @@ final class TestProject: @unchecked Sendable {
 
     /// Runs `sagedev ARGS` in the project directory.
     @discardableResult
-    func sagedev(_ args: [String], timeout: Double = 180, input: [UInt8] = []) throws -> CompletedProcess {
+    /// `environment` adds to `processEnvironment` for this run only (a daemon this run starts inherits it).
+    func sagedev(_ args: [String], timeout: Double = 180, input: [UInt8] = [], environment: [String: String] = [:]) throws -> CompletedProcess {
         var env = ProcessEnvironment.current()
         env["NO_COLOR"] = "1"
         env.removeValue(forKey: "SAGEDEV_PROJECT_DIR")
         for (k, v) in processEnvironment { env[k] = v }
+        for (k, v) in environment { env[k] = v }
         return try Subprocess.run([SagedevBinary.path] + args, environment: env, workingDirectory: root, input: input,
                                   deadline: .after(seconds: timeout))
     }
