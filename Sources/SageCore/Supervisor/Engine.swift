@@ -282,3 +282,8 @@ public final class Engine: @unchecked Sendable {
         }
     }
 }
+
+extension Instant {
+    /// Both clocks, now: the shell reads them for every event; the machine never does.
+    static func now() -> Instant { Instant(nanoseconds: monotonicNanoseconds(), wallSeconds: wallClockSeconds()) }
+}

@@ -7,9 +7,6 @@ public struct Instant: Sendable, Equatable {
     public var wallSeconds: Double
     public init(nanoseconds: UInt64, wallSeconds: Double) { self.nanoseconds = nanoseconds; self.wallSeconds = wallSeconds }
 
-    /// Both clocks, now (for the shell, never for the machine).
-    public static func now() -> Instant { Instant(nanoseconds: monotonicNanoseconds(), wallSeconds: wallClockSeconds()) }
-
     public func adding(seconds: Double) -> Instant {
         Instant(nanoseconds: nanoseconds &+ UInt64(max(0, seconds) * 1e9), wallSeconds: wallSeconds + max(0, seconds))
     }
