@@ -143,6 +143,7 @@ import SageSystem
         let engine = try DockerEngine.shared()
         var env = ComposeStackTests.images
         env["SAGEDEV_PROJECT"] = "sgi" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        env["API_URL"] = "http://127.0.0.1:${BACKEND_PORT}"
         let repo = try ExampleRepository(runtime: "compose", extraEnv: env, processEnvironment: ["DOCKER_HOST": engine.host])
         let h = try repo.checkout("h"), k = try repo.checkout("k")
         let ups = simultaneously([h, k].map { p in { @Sendable in try p.sagedev(["up", "--no-watch"], timeout: 300) } })
@@ -158,6 +159,11 @@ import SageSystem
         #expect(Set(values.flatMap(ports)).count == 8)
         for v in values { #expect(try psql(url: v["DATABASE_URL"]!, "SELECT 1") == "1") }
         for p in [h, k] { #expect(p.allServicesHealthy) }
+        // Compose reads .env itself: what .env derives from a port follows each checkout's slot there too.
+        for (name, v) in zip(names, values) {
+            let inspect = try ComposeStackTests.docker(engine, ["inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", "\(name)-frontend-1"])
+            #expect(inspect.stdoutText.contains("API_URL=http://127.0.0.1:\(v["BACKEND_PORT"]!)\n"), "\(name): \(inspect.stdoutText) \(inspect.stderrText)")
+        }
     }
 }
 

@@ -184,7 +184,9 @@ struct MCPTools: Sendable {
     }
 
     func env(_ a: JSONValue) -> MCPToolResult {
-        let report = ConfigLoader.check(projectDirectory: paths.root, environment: context.environment)
+        // The ports of this checkout's slot, as its services get them.
+        let placement = Placement.remembered(directory: paths.root, store: InstanceStore.forUser(environment: context.environment))
+        let report = ConfigLoader.check(projectDirectory: paths.root, environment: context.environment, placement: placement)
         guard let config = report.config else {
             let error = ConfigError(report.fileProblem ?? .invalid, issues: report.issues)
             return MCPToolResult(text: ([error.message] + error.errors.map(\.description)).joined(separator: "\n"), isError: true)

@@ -122,6 +122,15 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
 
     // MARK: the CLI for a configuration
 
+    /// The port keys of a checkout placed in a slot, for Compose's environment: Compose reads `.env` itself, and a
+    /// value there derived from a port (`API_URL=http://127.0.0.1:${BACKEND_PORT}`) must see the slot's port too.
+    static func slotPortEnvironment(_ c: Config) -> [String: String] {
+        guard c.placement.offset != 0 else { return [:] }
+        var env: [String: String] = [:]
+        for p in c.slotPorts { env[p.key] = String(p.port) }
+        return env
+    }
+
     private func cli(for c: Config) throws -> ComposeCLI {
         if let cli = state.current.cli, cli.project == ComposeRuntime.projectName(c),
            cli.file == ComposeRuntime.composeFilePath(c) {
@@ -144,8 +153,8 @@ public final class ComposeRuntime: ServiceRuntime, @unchecked Sendable {
         let cli = ComposeCLI(installation: installation, project: ComposeRuntime.projectName(c),
                              file: ComposeRuntime.composeFilePath(c),
                              envFile: FileDescriptor.exists(envFile) ? envFile : nil,
-                             environment: environment, workingDirectory: c.projectDirectory,
-                             secrets: secrets.filter { !$0.isEmpty })
+                             environment: environment.merging(ComposeRuntime.slotPortEnvironment(c)) { _, slot in slot },
+                             workingDirectory: c.projectDirectory, secrets: secrets.filter { !$0.isEmpty })
         state.withValue { $0.cli = cli }
         reapAbandonedFollowers(c)
         return cli
