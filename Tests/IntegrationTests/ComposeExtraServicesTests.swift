@@ -75,7 +75,7 @@ import SageSystem
         }, "compose health of web: \(health)")
 
         let down = try p.sagedev(["down"], timeout: 180)
-        #expect(down.status == .exited(0), "\(down.stderrText)")
+        #expect(down.status == .exited(0), "\(down.stdoutText)\n\(down.stderrText)\ndaemon log: \((FileDescriptor.readText(p.root + "/.sagedev/logs/daemon.log") ?? "").suffix(3000))")
         #expect(try ComposeStackTests.containers(engine, name).isEmpty)
     }
 }
