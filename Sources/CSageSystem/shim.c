@@ -30,3 +30,6 @@ int csage_accept4(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_N
 int csage_spawn_addchdir(void *fa, const char *dir) {
     return posix_spawn_file_actions_addchdir_np((posix_spawn_file_actions_t *)fa, dir);
 }
+int csage_window_rows(int fd) {
+    struct winsize ws; if (ioctl(fd, TIOCGWINSZ, &ws) != 0) return 0; return ws.ws_row;
+}

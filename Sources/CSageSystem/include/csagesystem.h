@@ -12,4 +12,5 @@ int csage_window_columns(int fd);
 int csage_pipe2_cloexec(int fds[2]);
 int csage_accept4(int fd);
 int csage_spawn_addchdir(void *file_actions, const char *dir);
+int csage_window_rows(int fd);
 #endif

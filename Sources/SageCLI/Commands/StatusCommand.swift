@@ -5,21 +5,31 @@ import SageSystem
 struct StatusCommand: Command {
     static let name = "status"
     static let summary = "Show each service's state, health, URL, pid, uptime and restarts."
-    static let options = [OptionSpec("--json", help: "Print the daemon's status as one JSON object (stable schema, v1).")]
-    static let discussion = "Exit 0 when all services are healthy, 1 when not, 3 when no daemon runs."
+    static let options = [
+        OptionSpec("--json", help: "Print the daemon's status as one JSON object (stable schema, v1)."),
+        OptionSpec("--watch", short: "w", help: "A live view: redraws on every change; keys ↑/↓ or j/k select, r restarts, l toggles the log, q quits."),
+    ]
+    static let discussion = "Exit 0 when all services are healthy, 1 when not, 3 when no daemon runs. --watch needs a terminal (exit 64 otherwise) and exits 0 on q."
     let json: Bool
+    let watch: Bool
 
     init(parsing p: ParsedArguments) throws {
         try p.rejectArguments()
         json = p.has("--json")
+        watch = p.has("--watch")
+        if json && watch { throw CLIError.usage("--watch and --json do not go together; use --json alone for scripts") }
     }
 
     func run(_ context: CommandContext) throws -> Int32 {
         let paths = Project.paths(context)
+        if watch && !context.output.isTTY {
+            throw CLIError.usage("--watch needs a terminal on stdout; for scripts and pipes use 'sagedev status --json'")
+        }
         guard let client = try Project.connectOrAdopt(context, paths) else {
             if json { context.output.line(StatusDocument(directory: paths.root, report: nil).json) }
             throw Project.noDaemon(paths)
         }
+        if watch { return StatusWatch(context: context, paths: paths).run(client) }
         let status = try client.send(StatusRequest(), deadline: .after(seconds: 10))
         if json {
             context.output.line(StatusDocument(directory: paths.root, report: status).json)

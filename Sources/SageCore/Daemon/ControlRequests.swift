@@ -113,3 +113,11 @@ public struct ShutdownRequest: ControlRequest {
     public typealias Response = EmptyResponse
     public init() {}
 }
+
+/// Streams a `progress` or `step` event for every change of the stack until the client disconnects (the live
+/// view `status --watch` redraws on them). No reply ends it.
+public struct WatchRequest: ControlRequest {
+    public static let command = "watch"
+    public typealias Response = EmptyResponse
+    public init() {}
+}

@@ -188,6 +188,10 @@ public final class Daemon: @unchecked Sendable {
             do { services = try self.services(request.services) } catch { reply.fail("bad-request", "\(error)"); return }
             self.streamLogs(services, tail: max(0, request.tail), follow: request.follow, reply)
         }
+        handle(WatchRequest.self) { [unowned self] _, reply in
+            let token = self.engine.observe { notice in reply.event(ControlEvent(notice)) }
+            reply.whenClosed { [weak self] in self?.engine.stopObserving(token) }
+        }
         handle(ShutdownRequest.self) { [unowned self] _, reply in
             reply.succeed(EmptyResponse()) { DispatchQueue.global().async { self.shutdown(stopServices: false) } }
         }
