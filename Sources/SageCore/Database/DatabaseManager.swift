@@ -312,8 +312,8 @@ public final class DatabaseManager: @unchecked Sendable {
     // MARK: ready copies
 
     /// Tops up the ready copies of the template in the background, when the template is current.
+    /// With no copies wanted (SAGEDEV_RESET_SPARES=0), the refill only drops the ones left from an earlier setting.
     public func refillInBackground() {
-        guard copies.target() > 0 else { return }
         copies.refillInBackground { [self] in
             let c = currentConfig()
             do {

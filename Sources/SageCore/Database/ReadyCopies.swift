@@ -33,6 +33,8 @@ final class ReadyCopies: @unchecked Sendable {
     /// Renames a ready copy to `name` and returns which one it was, or nil when none is ready. Taking one is a
     /// rename, so two takers never get the same copy: the one that loses the race tries the next.
     func take(_ admin: ClusterAdmin, db: String, key: String, as name: String) throws -> String? {
+        // SAGEDEV_RESET_SPARES=0 copies at reset time, even while copies kept under an earlier setting remain.
+        guard target() > 0 else { return nil }
         for spare in try ready(admin, db: db, key: key) {
             do {
                 try admin.rename(spare, to: name)
