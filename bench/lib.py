@@ -41,14 +41,43 @@ def free_port_below_ephemeral(low=20000):
     raise RuntimeError(f"no free port in {low}..{first_ephemeral - 1}")
 
 
-class Project:
-    """A copy of examples/sage in a temp directory with its own .env on free ports (native runtime)."""
+# The example backend's dev commands: the warm build alone, or tsc --watch + node --watch on its output.
+COMPILED = '"node --watch dist/server.js"'
+TYPESCRIPT = ('"[ -f dist/server.js ] || tsc -p .; tsc -p . --watch --preserveWatchOutput & '
+              'exec node --watch dist/server.js"')
+FRONTEND = '"esbuild src/main.js --bundle --outdir=public/assets --servedir=public --watch=forever"'
 
-    def __init__(self, runtime="native", extra=None):
+
+def prepare_apps(apps):
+    """node_modules from Debian's packages (the example's install command) and the backend built once."""
+    for name in ("backend", "frontend", "worker"):
+        d = os.path.join(apps, name)
+        subprocess.run([os.path.join(ROOT, "scripts", "link-debian-node-modules"), "--quiet"], cwd=d, check=True)
+    subprocess.run(["tsc", "-p", "."], cwd=os.path.join(apps, "backend"), check=True, stdout=subprocess.DEVNULL)
+
+
+class Project:
+    """A copy of examples/sage in a temp directory with its own .env on free ports (native runtime).
+
+    backend="compiled" (the real backend's warm build under node --watch), "typescript" (tsc --watch + node --watch,
+    as the example runs it) or "plain" (Tests/Fixtures/plain-backend: a dependency-free Node server, for measuring
+    the reload machinery itself)."""
+
+    def __init__(self, runtime="native", extra=None, backend="compiled"):
         self.root = tempfile.mkdtemp(prefix="sagedev-bench-")
         os.chmod(self.root, 0o755)
         for d in ("apps", "db"):
-            shutil.copytree(os.path.join(ROOT, "examples", "sage", d), os.path.join(self.root, d))
+            shutil.copytree(os.path.join(ROOT, "examples", "sage", d), os.path.join(self.root, d),
+                            ignore=shutil.ignore_patterns("node_modules", "dist", "assets"))
+        apps = os.path.join(self.root, "apps")
+        if backend == "plain":
+            shutil.rmtree(os.path.join(apps, "backend"))
+            shutil.copytree(os.path.join(ROOT, "Tests", "Fixtures", "plain-backend"), os.path.join(apps, "backend"))
+            for name in ("frontend", "worker"):
+                subprocess.run([os.path.join(ROOT, "scripts", "link-debian-node-modules"), "--quiet"],
+                               cwd=os.path.join(apps, name), check=True)
+        else:
+            prepare_apps(apps)
         self.ports = dict(postgres=free_port(), valkey=free_port(), backend=free_port(), frontend=free_port())
         self.pg_password = "bench-pg-pass"
         self.vk_password = "bench-vk-pass"
@@ -56,9 +85,10 @@ class Project:
             "SAGEDEV_PROJECT": "bench", "SAGEDEV_RUNTIME": runtime,
             "POSTGRES_USER": "sage", "POSTGRES_PASSWORD": self.pg_password, "POSTGRES_DB": "sage",
             "POSTGRES_PORT": self.ports["postgres"], "VALKEY_PASSWORD": self.vk_password, "VALKEY_PORT": self.ports["valkey"],
-            "BACKEND_DIR": "apps/backend", "BACKEND_DEV_COMMAND": '"node src/server.js"', "BACKEND_PORT": self.ports["backend"],
-            "BACKEND_HEALTH_PATH": "/health", "FRONTEND_DIR": "apps/frontend", "FRONTEND_DEV_COMMAND": '"node src/server.js"',
-            "FRONTEND_PORT": self.ports["frontend"], "FRONTEND_HEALTH_PATH": "/health",
+            "BACKEND_DIR": "apps/backend", "BACKEND_PORT": self.ports["backend"],
+            "BACKEND_DEV_COMMAND": {"plain": '"node src/server.js"', "compiled": COMPILED, "typescript": TYPESCRIPT}[backend],
+            "BACKEND_HEALTH_PATH": "/health", "FRONTEND_DIR": "apps/frontend", "FRONTEND_DEV_COMMAND": FRONTEND,
+            "FRONTEND_PORT": self.ports["frontend"], "FRONTEND_HEALTH_PATH": "/",
             "SAGEDEV_POSTGRES_BIN_DIR": TOOLBIN, "SAGEDEV_VALKEY_BIN_DIR": TOOLBIN,
         }
         env.update(extra or {})

@@ -125,6 +125,36 @@ if ! "$MCP_VENV/bin/python" -c 'import mcp' >/dev/null 2>&1; then
 fi
 # --- end of MCP and terminal test clients --------------------------------------------------------
 
+# --- Node libraries and dev servers for the example apps (from Debian's packages) ----------------
+# The example's apps use real libraries: express, redis (node-redis v4), pg (node-postgres), tsc and esbuild's
+# dev server; the browser test uses chromium. They install next to the machine's Node 20 (NodeSource) and land
+# in /usr/share/nodejs, which that Node does not search: scripts/link-debian-node-modules fills each app's
+# node_modules from there (the example's install commands run it; it is installed on PATH below, and the test
+# images carry it too). node-pg itself cannot go through apt: it depends on node-libpq -> libnode108, which
+# conflicts with NodeSource's nodejs. Its files are unpacked with dpkg -x into /usr/local/share/nodejs instead
+# (pg-native, the libpq binding, is left out), and the pure-JS packages it needs come from apt.
+apt_install node-express node-redis node-typescript esbuild node-split2 node-xtend node-readable-stream node-async chromium
+NODE_LOCAL=/usr/local/share/nodejs
+if [ ! -f "$NODE_LOCAL/pg/package.json" ]; then
+  need_root "unpack node-pg into $NODE_LOCAL"
+  if [ $apt_updated = 0 ]; then apt-get update -qq; apt_updated=1; fi
+  work=$(mktemp -d)
+  chmod 0755 "$work"  # apt-get download runs as _apt where it can
+  ( cd "$work" && apt-get download -qq node-pg >/dev/null 2>&1 && dpkg -x node-pg_*.deb x )
+  [ -f "$work/x/usr/share/nodejs/pg/package.json" ] || { say "node-pg's package holds no usr/share/nodejs/pg"; exit 1; }
+  rm -rf "$work/x/usr/share/nodejs/pg-native"
+  mkdir -p "$NODE_LOCAL"
+  cp -a "$work/x/usr/share/nodejs/." "$NODE_LOCAL/"
+  chmod -R a+rX "$NODE_LOCAL"
+  rm -rf "$work"
+  say "unpacked node-pg $(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$NODE_LOCAL/pg/package.json" | head -1) into $NODE_LOCAL"
+fi
+if ! cmp -s "$ROOT/scripts/link-debian-node-modules" /usr/local/bin/link-debian-node-modules 2>/dev/null; then
+  need_root "install link-debian-node-modules into /usr/local/bin"
+  install -m 0755 "$ROOT/scripts/link-debian-node-modules" /usr/local/bin/link-debian-node-modules
+fi
+# --- end of Node libraries -------------------------------------------------------------------------------------
+
 "$TOOLCHAIN/bin/postgres" --version >&2
 "$TOOLCHAIN/bin/valkey-server" --version >&2
 docker compose version >&2

@@ -3,7 +3,8 @@
 #
 #   sagedev-test/postgres:18   PostgreSQL 18 from the toolchain's wheel, with an entrypoint like the official one
 #   sagedev-test/valkey:8      Valkey 8 from the toolchain's wheel (valkey-server, valkey-cli)
-#   sagedev-test/node:20       the host's node (and npm), for compose/*.Dockerfile.dev's FROM ${BASE_IMAGE}
+#   sagedev-test/node:20       the host's node (and npm), for compose/*.Dockerfile.dev's FROM ${BASE_IMAGE}, with the
+#                              example apps' Debian Node packages, tsc, esbuild and link-debian-node-modules
 #
 # Each root filesystem holds the binaries, the shared libraries `ldd` finds for them (copied from the host),
 # and busybox from busybox-static for /bin/sh and the usual tools. Uses DOCKER_HOST like the docker CLI.
@@ -278,10 +279,24 @@ ENTRY
   say "built $tag"
 }
 
+# The Debian Node packages the example's apps need (their dependencies and everything those depend on), found the
+# way the apps' install command finds them: link-debian-node-modules in a scratch copy of each package.json.
+example_node_packages() {
+  local app scratch
+  for app in "$ROOT"/examples/sage/apps/*/; do
+    [ -f "$app/package.json" ] || continue
+    scratch=$(mktemp -d "$work/modules.XXXXXX")
+    cp "$app/package.json" "$scratch/"
+    ( cd "$scratch" && "$ROOT/scripts/link-debian-node-modules" --quiet ) >&2
+    ( cd "$scratch/node_modules" && for d in * @*/*; do if [ -f "$d/package.json" ]; then echo "$d"; fi; done )
+  done | sort -u
+}
+
 build_node() {
   local tag=sagedev-test/node:20
   [ -x "$NODE" ] || die "node not found (looked for $NODE); install Node 20"
-  local hash; hash=$(inputs_hash node "$NODE")
+  local packages; packages=$(example_node_packages)
+  local hash; hash=$({ inputs_hash node "$NODE" "$ROOT/scripts/link-debian-node-modules" /usr/bin/esbuild; echo "$packages"; } | sha256sum | cut -c1-16)
   if up_to_date $tag "$hash"; then say "$tag is up to date"; return 0; fi
   local r="$work/node"
   base_rootfs "$r"
@@ -296,6 +311,21 @@ build_node() {
     ln -s ../lib/node_modules/npm/bin/npm-cli.js "$r/usr/local/bin/npm"
     ln -s ../lib/node_modules/npm/bin/npx-cli.js "$r/usr/local/bin/npx"
   fi
+  # The example apps' libraries where Debian puts them (node-pg's in /usr/local/share/nodejs, as the bootstrap
+  # unpacks it), tsc and esbuild, and the offline installer the apps' install commands run.
+  local pkg dir
+  for pkg in $packages; do
+    for dir in /usr/share/nodejs /usr/local/share/nodejs; do
+      if [ -f "$dir/$pkg/package.json" ]; then
+        mkdir -p "$r$dir/$(dirname "$pkg")"
+        cp -aL "$dir/$pkg" "$r$dir/$pkg"
+        break
+      fi
+    done
+  done
+  if [ -d "$r/usr/share/nodejs/typescript" ]; then ln -s ../share/nodejs/typescript/bin/tsc "$r/usr/bin/tsc"; fi
+  if [ -x /usr/bin/esbuild ]; then link_file /usr/bin/esbuild "$r/usr/bin/esbuild"; put_libs "$r" /usr/bin/esbuild; fi
+  install -m 0755 "$ROOT/scripts/link-debian-node-modules" "$r/usr/local/bin/link-debian-node-modules"
   echo 'node:x:1000:1000::/home/node:/bin/sh' >>"$r/etc/passwd"
   echo 'node:x:1000:' >>"$r/etc/group"
   mkdir -p "$r/home/node"

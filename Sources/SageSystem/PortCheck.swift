@@ -30,8 +30,27 @@ public enum PortCheck {
     /// nil when host:port can be listened on. A conflict when binding fails with EADDRINUSE, or when a
     /// LISTEN socket on that port sits on an overlapping address (0.0.0.0 and :: overlap every address).
     /// Other bind failures (an address that is not local, a privileged port) are not conflicts.
+    ///
+    /// On loopback both families count: a server on [::1]:5173 catches a browser's "localhost:5173" as surely as
+    /// one on 127.0.0.1 would, so checking 127.0.0.1 also checks ::1, and the other way round.
     public static func check(host: String, port: Int) -> PortConflict? {
         let address = normalise(host)
+        if let twin = loopbackTwin(address) {
+            return checkOne(host: host, address: address, port: port) ?? checkOne(host: twin, address: twin, port: port)
+        }
+        return checkOne(host: host, address: address, port: port)
+    }
+
+    /// The other family's loopback address (nil for any other address).
+    static func loopbackTwin(_ address: String) -> String? {
+        switch address {
+        case "127.0.0.1": return "::1"
+        case "::1": return "127.0.0.1"
+        default: return nil
+        }
+    }
+
+    static func checkOne(host: String, address: String, port: Int) -> PortConflict? {
         // For a specific address the bind is the authority, so the free case (the default 127.0.0.1) is one syscall
         // pair and /proc is read only to name a holder. A wildcard also counts listeners on other addresses of the
         // same port (e.g. [::1]), which the bind would allow but which would catch clients of "localhost".

@@ -259,6 +259,46 @@ public enum ProcFS {
         return out
     }
 
+    /// The TCP sockets in LISTEN state that the members of a process group hold: each member's socket inodes
+    /// (its /proc/<pid>/fd links) matched against /proc/<pid>/net/tcp and tcp6, which show the sockets of that
+    /// member's own network namespace. Sorted by port, then address; each address and port once.
+    public static func listeningSockets(ofGroup pgid: Int32) -> [ListeningSocket] {
+        listeningSockets(ofProcesses: processes(inGroup: pgid))
+    }
+
+    /// The TCP sockets in LISTEN state held by these processes (see `listeningSockets(ofGroup:)`).
+    public static func listeningSockets(ofProcesses pids: [Int32]) -> [ListeningSocket] {
+        var found: [ListeningSocket] = []
+        var tables: [String: [ListeningSocket]] = [:]  // by network namespace
+        for pid in pids {
+            let inodes = socketInodes(pid: pid)
+            guard !inodes.isEmpty else { continue }
+            let namespace = readLink("/proc/\(pid)/ns/net") ?? "pid \(pid)"
+            if tables[namespace] == nil {
+                var sockets: [ListeningSocket] = []
+                for file in ["tcp", "tcp6"] {
+                    if let text = FileDescriptor.readText("/proc/\(pid)/net/\(file)") { sockets += parseListeningSockets(text) }
+                }
+                tables[namespace] = sockets
+            }
+            for s in tables[namespace]! where inodes.contains(s.inode) && !found.contains(where: { $0.port == s.port && $0.localAddress == s.localAddress }) {
+                found.append(s)
+            }
+        }
+        return found.sorted { ($0.port, $0.localAddress) < ($1.port, $1.localAddress) }
+    }
+
+    /// The inodes of the sockets a process holds open (its /proc/<pid>/fd links to socket:[N]).
+    public static func socketInodes(pid: Int32) -> Set<UInt64> {
+        var out = Set<UInt64>()
+        for fd in numericEntries(of: "/proc/\(pid)/fd") {
+            guard let target = readLink("/proc/\(pid)/fd/\(fd)"), target.hasPrefix("socket:["), target.hasSuffix("]"),
+                  let inode = UInt64(target.dropFirst(8).dropLast()) else { continue }
+            out.insert(inode)
+        }
+        return out
+    }
+
     /// Maps socket inodes to the pids holding an fd on them, scanning /proc/*/fd (unreadable ones skipped).
     public static func socketHolders(inodes: Set<UInt64>) -> [UInt64: Set<Int32>] {
         var result: [UInt64: Set<Int32>] = [:]

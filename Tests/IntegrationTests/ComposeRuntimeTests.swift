@@ -25,13 +25,15 @@ import SageSystem
             directory = makeTempDirectory("sagedev-compose")
             let name = "sgt" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
             // The backend's source lives in the project (it is bind-mounted; the repository stays untouched).
-            let copy = try Subprocess.run(["cp", "-r", Repo.root + "/examples/sage/apps", directory + "/apps"], deadline: .after(seconds: 30))
-            guard copy.status.isSuccess else { throw TestFailure("copying the example apps failed: \(copy.stderrText)") }
-            let backend = Config.App(directory: "apps/backend", devCommand: "node --watch src/server.js",
-                                     installCommand: "npm install --offline --no-audit --no-fund --no-package-lock",
+            // The backend's build is warm; each container fills its node_modules volume from the image's Debian packages.
+            try PreparedApps.copy(into: directory, linkModules: false)
+            let backend = Config.App(directory: "apps/backend", devCommand: "node --watch dist/server.js",
+                                     installCommand: "link-debian-node-modules",
                                      port: freePort(), healthPath: "/health", reloadMode: .self, image: ComposeRuntimeTests.nodeImage)
             var frontend = backend
             frontend.directory = "apps/frontend"
+            frontend.devCommand = "esbuild src/main.js --bundle --outdir=public/assets --servedir=public --watch=forever"
+            frontend.healthPath = "/"
             frontend.port = freePort()
             let pg = Config.Postgres(image: postgresImage, user: "sage", password: "pg-Secret_1", database: "sage_dev",
                                      port: postgresPort ?? freePort())
@@ -177,7 +179,7 @@ import SageSystem
                 body = r.stdoutText
                 return true
             }, "curl \(url) never succeeded; log: \(p.logs.tail(s.rawValue, 20).map(\.text))")
-            #expect(body.contains("ok"), "\(url): \(body)")
+            #expect(body.contains(s == .backend ? "\"status\":\"ok\"" : "<title>Sage</title>"), "\(url): \(body)")
         }
         // The healthchecks in the generated file work in these images (for people who run compose by hand).
         var last: [ServiceID: String] = [:]

@@ -20,7 +20,7 @@ import SageSystem
         // A later assignment wins in .env (Compose's rule): this replaces TestProject's fixed project name.
         var env = images.merging(extraEnv) { $1 }
         env["SAGEDEV_PROJECT"] = name
-        return try TestProject(runtime: "compose", extraEnv: env,
+        return try TestProject(runtime: "compose", backend: .typescript, extraEnv: env,
                                processEnvironment: processEnvironment ?? ["DOCKER_HOST": engine.host])
     }
 
@@ -51,6 +51,12 @@ import SageSystem
 
     static func health(_ port: Int) -> String? {
         guard let r = try? Subprocess.run(["curl", "-fsS", "--max-time", "2", "http://127.0.0.1:\(port)/health"],
+                                          deadline: .after(seconds: 5)), r.status.isSuccess else { return nil }
+        return r.stdoutText
+    }
+
+    static func page(_ port: Int) -> String? {
+        guard let r = try? Subprocess.run(["curl", "-fsS", "--max-time", "2", "http://127.0.0.1:\(port)/"],
                                           deadline: .after(seconds: 5)), r.status.isSuccess else { return nil }
         return r.stdoutText
     }
@@ -119,23 +125,28 @@ import SageSystem
         #expect(try Self.valkeyCLI(p, ["set", "compose-key", "kept"], password: p.valkeyPassword).stdoutText == "OK\n")
         #expect(try Self.valkeyCLI(p, ["get", "compose-key"], password: nil).stdoutText.contains("NOAUTH"))
         #expect(Self.health(p.ports.backend)?.contains("\"version\":\"1.0.0\"") == true)
-        #expect(Self.health(p.ports.frontend)?.contains("ok") == true)
+        #expect(Self.page(p.ports.frontend)?.contains("<title>Sage</title>") == true)
+        // The real app through the published port: seeded chats from Postgres, cached in Valkey.
+        let chats = try Subprocess.run(["curl", "-fsS", "--max-time", "5", "-D", "-", "http://127.0.0.1:\(p.ports.backend)/api/chats?user=1"],
+                                       deadline: .after(seconds: 10))
+        #expect(chats.stdoutText.contains("Analytical engine notes"), "\(chats.stdoutText)\(chats.stderrText)")
+        #expect(chats.stdoutText.lowercased().contains("x-cache: miss"))
 
         // Hot reload: the edit reaches the container through the bind mount; status confirms the reload.
-        let versionFile = p.root + "/apps/backend/src/version.js"
-        let edit = "module.exports = { VERSION: \"2.0.0-compose\" };\n"
+        let versionFile = p.root + "/apps/backend/src/version.ts"
+        let edit = "export const VERSION: string = \"2.0.0-compose\";\n"
         let fd = open(versionFile, O_WRONLY | O_TRUNC)
         #expect(fd >= 0)
         FileDescriptor.writeAll(fd, edit)
         close(fd)
-        let reloaded = p.waitForStatus(.after(seconds: 30)) {
+        let reloaded = p.waitForStatus(.after(seconds: 90)) {
             let b = p.service($0, "backend")
             let r = b["reload"] as? [String: Any]
             return b["state"] as? String == "healthy" && r?["outcome"] as? String == "reloaded" && r?["healthyMs"] != nil
         }
         #expect(reloaded != nil, "status never showed the backend reloaded: \(p.unmet)")
         let record = p.service(reloaded ?? [:], "backend")["reload"] as? [String: Any]
-        #expect(record?["file"] as? String == "apps/backend/src/version.js")
+        #expect(record?["file"] as? String == "apps/backend/src/version.ts")
         #expect(record?["count"] as? Int == 1)
         #expect(waitUntil(.after(seconds: 10)) { Self.health(p.ports.backend)?.contains("2.0.0-compose") == true },
                 "/health: \(Self.health(p.ports.backend) ?? "no answer")")
@@ -199,7 +210,7 @@ import SageSystem
             .filter { !$0.isEmpty && !$0.hasPrefix(name + "_") }
         #expect(anonymous.count == 1, "the backend's node_modules volume: \(anonymous)")
         let down = try p.sagedev(["down"], timeout: 120)
-        #expect(down.status == .exited(0), "\(down.stdoutText)\n\(down.stderrText)")
+        #expect(down.status == .exited(0), "\(down.stdoutText)\n\(down.stderrText)\n\((FileDescriptor.readText(p.root + "/.sagedev/logs/daemon.log") ?? "").suffix(4000))")
         #expect(try Self.containers(engine, name).isEmpty)
         let kept = try Self.volumes(engine, name)
         #expect(kept.contains("\(name)_postgres-data") && kept.contains("\(name)_valkey-data"), "\(kept)")

@@ -16,33 +16,34 @@ import SageSystem
     }
 
     @Test func editsReloadCrashesRecoverInstallsRunAndEnvChangesRestartOnlyWhatChanged() throws {
-        let p = try TestProject(extraEnv: ["BACKEND_INSTALL_COMMAND": "\"echo installed >> install.marker\""])
+        let p = try TestProject(backend: .typescript, extraEnv: ["BACKEND_INSTALL_COMMAND": "\"echo installed >> install.marker\""])
         let up = try p.sagedev(["up"])
         #expect(up.status == .exited(0), "\(up.stderrText)")
-        let versionFile = p.root + "/apps/backend/src/version.js"
+        let versionFile = p.root + "/apps/backend/src/version.ts"
 
-        // 1. An edit: the dev server reloads itself; status says reloaded and the probe sees the new version.
-        try write(versionFile, "module.exports = { VERSION: \"2.0.0-reloaded\" };\n")
-        let reloaded = p.waitForStatus(.after(seconds: 30)) {
+        // 1. An edit: tsc compiles it and node --watch restarts; status says reloaded and the probe sees the new version.
+        try write(versionFile, "export const VERSION: string = \"2.0.0-reloaded\";\n")
+        let reloaded = p.waitForStatus(.after(seconds: 60)) {
             let b = p.service($0, "backend")
             let r = b["reload"] as? [String: Any]
             return b["state"] as? String == "healthy" && r?["outcome"] as? String == "reloaded" && r?["healthyMs"] != nil
         }
         #expect(reloaded != nil, "backend did not report a reload")
-        #expect((p.service(reloaded ?? [:], "backend")["reload"] as? [String: Any])?["file"] as? String == "apps/backend/src/version.js")
+        #expect((p.service(reloaded ?? [:], "backend")["reload"] as? [String: Any])?["file"] as? String == "apps/backend/src/version.ts")
         #expect(health(p.ports.backend)?.contains("2.0.0-reloaded") == true)
 
-        // 2. A syntax error: the backend is crashed, with a log excerpt in status; fixing it brings it back.
-        try write(versionFile, "module.exports = { VERSION: \"broken\" ;\n")
-        let crashed = p.waitForStatus(.after(seconds: 30)) { p.service($0, "backend")["state"] as? String == "crashed" }
+        // 2. Code that compiles but throws at start: the backend is crashed, with a log excerpt in status; fixing it
+        // brings it back.
+        try write(versionFile, "export const VERSION: string = (() => { throw new Error(\"broken on purpose\"); })();\n")
+        let crashed = p.waitForStatus(.after(seconds: 90)) { p.service($0, "backend")["state"] as? String == "crashed" }
         #expect(crashed != nil, "backend did not become crashed")
         let tail = p.service(crashed ?? [:], "backend")["logTail"] as? [String] ?? []
-        #expect(tail.joined(separator: "\n").contains("SyntaxError"), "\(tail)")
+        #expect(tail.joined(separator: "\n").contains("broken on purpose"), "\(tail)")
         let text = try p.sagedev(["status"]).stdoutText
-        #expect(text.contains("SyntaxError"))
-        try write(versionFile, "module.exports = { VERSION: \"3.0.0-fixed\" };\n")
-        #expect(p.waitForStatus(.after(seconds: 30)) { p.service($0, "backend")["state"] as? String == "healthy" } != nil)
-        #expect(health(p.ports.backend)?.contains("3.0.0-fixed") == true)
+        #expect(text.contains("broken on purpose"))
+        try write(versionFile, "export const VERSION: string = \"3.0.0-fixed\";\n")
+        #expect(p.waitForStatus(.after(seconds: 60)) { p.service($0, "backend")["state"] as? String == "healthy" } != nil)
+        #expect(waitUntil(.after(seconds: 10)) { health(p.ports.backend)?.contains("3.0.0-fixed") == true })
 
         // 3. A manifest change runs the install command, then restarts the backend.
         let pkg = p.root + "/apps/backend/package.json"
@@ -61,12 +62,12 @@ import SageSystem
         let newPort = freePort()
         let env = (FileDescriptor.readText(p.root + "/.env") ?? "").replacingOccurrences(of: "BACKEND_PORT=\(p.ports.backend)", with: "BACKEND_PORT=\(newPort)")
         try write(p.root + "/.env", env)
-        let moved = p.waitForStatus(.after(seconds: 30)) {
+        let moved = p.waitForStatus(.after(seconds: 60)) {
             let b = p.service($0, "backend"), f = p.service($0, "frontend")
             return b["state"] as? String == "healthy" && (b["url"] as? String)?.hasSuffix(":\(newPort)") == true
                 && f["state"] as? String == "healthy" && f["pid"] as? Int != frontendPid
         }
-        #expect(moved != nil, "backend did not move to port \(newPort)")
+        #expect(moved != nil, "backend did not move to port \(newPort): \(p.unmet)")
         #expect(health(newPort) != nil)
         #expect(["postgres", "valkey"].map { p.service(moved ?? [:], $0)["pid"] as? Int } == pids)
 
@@ -84,7 +85,7 @@ import SageSystem
     /// The wedge from the field (BACKEND_RELOAD=self): a fix saved while the restart after a missed change is still
     /// starting must bring the backend back; it used to stay `starting` forever while /health answered 200.
     @Test func aFixSavedWhileTheRestartAfterAMissedChangeStartsBringsTheBackendBack() throws {
-        let p = try TestProject()
+        let p = try TestProject(backend: .plain)
         let up = try p.sagedev(["up"])
         #expect(up.status == .exited(0), "\(up.stderrText)")
         let versionFile = p.root + "/apps/backend/src/version.js"

@@ -61,6 +61,7 @@ struct ConfigTests {
             "POSTGRES_PORT": "15432", "VALKEY_IMAGE": "valkey/valkey:8", "VALKEY_PASSWORD": "v", "VALKEY_PORT": "16379",
             "BACKEND_DIR": "srv/api", "BACKEND_DEV_COMMAND": "nest start --watch", "BACKEND_INSTALL_COMMAND": "npm ci",
             "BACKEND_PORT": "4000", "BACKEND_HEALTH_PATH": "/healthz", "BACKEND_RELOAD": "restart", "BACKEND_IMAGE": "node:22",
+            "BACKEND_FRAMEWORK": "nest", "FRONTEND_FRAMEWORK": "vite",
             "FRONTEND_DIR": "srv/web", "FRONTEND_DEV_COMMAND": "vite", "FRONTEND_INSTALL_COMMAND": "npm ci --prefer-offline",
             "FRONTEND_PORT": "4001", "FRONTEND_HEALTH_PATH": "/index.html", "FRONTEND_RELOAD": "self", "FRONTEND_IMAGE": "node:22-slim",
             "SAGEDEV_MIGRATIONS_DIR": "sql/m", "SAGEDEV_SEEDS_DIR": "sql/s", "SAGEDEV_MIGRATE_COMMAND": "npm run migrate",

@@ -53,6 +53,15 @@ private func waitForOwner(_ child: ChildProcess, host: String, port: Int, deadli
         #expect(PortCheck.check(host: "::", port: l.port)?.owners.contains { $0.pid == getpid() } == true)
     }
 
+    @Test func aListenerOnIPv6LoopbackIsAConflictFor127001() throws {
+        // A dev server on [::1]:PORT catches the browser's localhost:PORT: checking 127.0.0.1 must see it.
+        let l = try Listener.tcp(host: "::1", port: 0)
+        let conflict = try #require(PortCheck.check(host: "127.0.0.1", port: l.port))
+        #expect(conflict.host == "::1")
+        #expect(conflict.owners.contains { $0.pid == getpid() })
+        #expect(conflict.description.hasPrefix("port \(l.port) on ::1 is in use by "))
+    }
+
     @Test func freePortHasNoConflict() throws {
         let port = try freePort()
         #expect(PortCheck.check(host: "127.0.0.1", port: port) == nil)
@@ -111,8 +120,9 @@ private func waitForOwner(_ child: ChildProcess, host: String, port: Int, deadli
         #expect(conflict.owners.contains { $0.pid == getpid() })
         #expect(PortCheck.check(host: "[::1]", port: l.port) != nil)
         #expect(PortCheck.check(host: "0:0::1", port: l.port) != nil)
-        // 127.0.0.1 does not overlap ::1; a wildcard does.
-        #expect(PortCheck.check(host: "127.0.0.1", port: l.port) == nil)
+        // The loopbacks of both families count for each other (a browser's localhost may reach either); a
+        // wildcard overlaps it too.
+        #expect(PortCheck.check(host: "127.0.0.1", port: l.port)?.host == "::1")
         #expect(PortCheck.check(host: "0.0.0.0", port: l.port)?.owners.first?.localAddress == "::1")
     }
 

@@ -181,3 +181,14 @@ private func makeTempDir() -> String {
         #expect(ProcFS.listeners(port: v4.port).isEmpty)
     }
 }
+
+@Suite struct ProcessGroupListenerTests {
+    @Test func aGroupsListeningSocketsComeFromItsFdsAndNetTables() throws {
+        let listener = try Listener.tcp(host: "::1", port: 0)
+        defer { listener.close() }
+        let found = ProcFS.listeningSockets(ofProcesses: [getpid()])
+        #expect(found.contains { $0.localAddress == "::1" && $0.port == listener.port })
+        // A process with no sockets listens on nothing.
+        #expect(ProcFS.listeningSockets(ofProcesses: [1_999_999_999]).isEmpty)
+    }
+}

@@ -118,13 +118,35 @@ struct DoctorCommand: Command {
             }
         }
 
+        // Dev servers: what each app's adapter is, and what a refused app listens on instead.
+        let daemonStatus: StatusReport? = {
+            guard let client = try? DaemonClient.connect(paths, deadline: .after(milliseconds: 500)) else { return nil }
+            return try? client.send(StatusRequest(), deadline: .after(seconds: 5))
+        }()
+        if let c = config {
+            for spec in c.services.specs where spec.isApp {
+                let s = spec.id
+                let d = DevServerAdapter.detect(spec.app!, projectDirectory: c.projectDirectory)
+                let live = daemonStatus?.service(s)
+                if let live, live.state != .healthy, live.state != .stopped, let h = live.health, h.outcome != .ready,
+                   h.reason.contains(" listens on ") {
+                    report(.fail, s.rawValue, h.reason, fix: "see the end of the message above; then 'sagedev restart \(s.rawValue)'")
+                } else {
+                    report(.ok, s.rawValue, "dev server \(d.description)")
+                }
+                if !d.skippedOptions.isEmpty {
+                    report(.warn, s.rawValue, "\(s.envPrefix)DEV_COMMAND is a compound shell command; sagedev adds nothing to it",
+                           fix: "add \(d.skippedOptions.joined(separator: " ")) to the dev server's part of the command")
+                }
+            }
+        }
+
         // Ports (ours are fine when our own daemon holds them)
         if let c = config {
             let ours = Set(c.services.serviceIDs.compactMap { PidRecord.read(paths.pidFile($0)).flatMap { $0.isAlive ? $0.pid : nil } })
             // Services this project's daemon runs (under compose their ports belong to docker-proxy, not to a pid of ours).
             let running: Set<String> = {
-                guard let client = try? DaemonClient.connect(paths, deadline: .after(milliseconds: 500)),
-                      let status = try? client.send(StatusRequest(), deadline: .after(seconds: 5)) else { return [] }
+                guard let status = daemonStatus else { return [] }
                 return Set(status.services.filter { $0.state != .stopped }.map(\.name.rawValue))
             }()
             for s in c.services.serviceIDs {

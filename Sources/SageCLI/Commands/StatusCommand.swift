@@ -54,6 +54,20 @@ struct StatusCommand: Command {
             rows.append([name, s.state.rawValue, s.health.map { "\($0.outcome.rawValue) \(latency)" } ?? "-",
                          s.url ?? "", pid, s.uptimeSeconds.map(duration) ?? "-", String(s.restarts)])
             if s.state != .healthy { notes.append("\(name): \(s.reason)") }
+            // The probe's own words: for a refused app, what it listens on instead.
+            if s.state != .healthy, s.state != .stopped, let h = s.health, h.outcome != .ready, h.reason != s.reason {
+                notes.append("\(name): \(h.reason)")
+            }
+            if let f = s.framework {
+                notes.append(out.paint("\(name): dev server \(f.description)", .dim))
+                if let add = f.addYourself, !add.isEmpty {
+                    notes.append("\(name): the dev command is a compound shell command, so sagedev adds nothing to it; add \(add.joined(separator: " ")) to the dev server's part")
+                }
+            }
+            if let b = s.build {
+                let more = b.errors > 1 ? " (and \(b.errors - 1) more)" : ""
+                notes.append(out.paint("\(name): build failed: \(b.error)\(more)\(b.note.isEmpty ? "" : "; " + b.note)", .red))
+            }
             if let e = s.lastExit {
                 notes.append("\(name): last exit \(e.signalName ?? (e.code.map { "code \($0)" } ?? "?"))")
             }

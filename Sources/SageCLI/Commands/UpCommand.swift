@@ -61,6 +61,7 @@ struct UpCommand: Command {
             return ExitCode.success
         } catch let f as DaemonClient.Failure {
             out.error(out.paint("sagedev up failed", .red) + ": " + f.error.service.map { "\($0): " }.orEmpty + f.message)
+            if let failed = f.error.service { explainUnhealthy(paths, out, only: failed, besides: f.message) }
             if let tail = f.error.logTail, !tail.isEmpty {
                 out.error("last \(tail.count) log lines of \(f.error.service?.rawValue ?? "the service"):")
                 for l in tail { out.error("  " + l) }
@@ -69,8 +70,21 @@ struct UpCommand: Command {
             return ExitCode.failure
         } catch let e as SystemError where e.code == .timedOut {
             out.error("sagedev up: not healthy after \(Int(timeout)) s; see 'sagedev status' and 'sagedev logs'")
+            explainUnhealthy(paths, out, only: nil, besides: "")
             return ExitCode.failure
         }
+    }
+}
+
+/// Says why each wanted service that is not healthy is not: the probe's own words (for a refused app, what it
+/// listens on instead).
+func explainUnhealthy(_ paths: ProjectPaths, _ out: Output, only: ServiceID?, besides: String) {
+    guard let client = try? DaemonClient.connect(paths, deadline: .after(seconds: 2)),
+          let status = try? client.send(StatusRequest(), deadline: .after(seconds: 5)) else { return }
+    for s in status.services where s.wanted && s.state != .healthy && (only == nil || s.name == only) {
+        let why = s.health.flatMap { $0.outcome == .ready ? nil : $0.reason } ?? s.reason
+        if why == besides { continue }
+        out.error("  \(s.name.rawValue): \(s.state.rawValue): \(why)")
     }
 }
 

@@ -200,7 +200,8 @@ public enum ComposeFile {
         var env: [(String, YAMLNode)] = c.environment(of: spec.id).map { ($0.name, .string(c.render($0.value, for: .compose))) }
         if let a = spec.app {
             env += [
-                ("SAGEDEV_DEV_COMMAND", .string(literal(a.devCommand))),
+                // With the dev server adapter's options, as the native runtime runs it.
+                ("SAGEDEV_DEV_COMMAND", .string(literal(c.launch(spec.id)?.command ?? a.devCommand))),
                 ("SAGEDEV_INSTALL_COMMAND", .string(literal(a.installCommand))),
             ]
         }

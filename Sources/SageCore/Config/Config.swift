@@ -35,10 +35,12 @@ public struct Config: Sendable, Equatable {
         public var healthPath: String     // BACKEND_HEALTH_PATH / FRONTEND_HEALTH_PATH
         public var reloadMode: ReloadMode // BACKEND_RELOAD / FRONTEND_RELOAD
         public var image: String          // BACKEND_IMAGE / FRONTEND_IMAGE: base image for the dev Dockerfile
+        public var framework: DevServerFramework // BACKEND_FRAMEWORK / FRONTEND_FRAMEWORK: the dev server's adapter
         public init(directory: String, devCommand: String, installCommand: String, port: Int,
-                    healthPath: String, reloadMode: ReloadMode, image: String) {
+                    healthPath: String, reloadMode: ReloadMode, image: String, framework: DevServerFramework = .auto) {
             self.directory = directory; self.devCommand = devCommand; self.installCommand = installCommand
             self.port = port; self.healthPath = healthPath; self.reloadMode = reloadMode; self.image = image
+            self.framework = framework
         }
     }
 
@@ -89,11 +91,13 @@ public struct Config: Sendable, Equatable {
         self.extraServices = extraServices
         self.services = Config.graph(standard: Config.standardServices(postgres: postgres, valkey: valkey, backend: backend,
                                                                        frontend: frontend), extra: extraServices)
+            .resolvingDevServers(in: projectDirectory)
     }
 
     private mutating func rebuildServices() {
         services = Config.graph(standard: Config.standardServices(postgres: postgres, valkey: valkey, backend: backend,
                                                                   frontend: frontend), extra: extraServices)
+            .resolvingDevServers(in: projectDirectory)
     }
 
     /// The app spec of a service (nil unless it is an app: backend, frontend, an extra app).

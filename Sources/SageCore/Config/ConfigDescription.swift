@@ -11,6 +11,7 @@ extension Config {
             case "HEALTH_PATH": return a.healthPath
             case "RELOAD": return a.reloadMode.rawValue
             case "IMAGE": return a.image
+            case "FRAMEWORK": return a.framework.rawValue
             default: return nil
             }
         }

@@ -379,7 +379,8 @@ public enum ConfigLoader {
                               installCommand: value("\(prefix)_INSTALL_COMMAND"), port: port("\(prefix)_PORT"),
                               healthPath: healthPath("\(prefix)_HEALTH_PATH"),
                               reloadMode: choice("\(prefix)_RELOAD", Config.ReloadMode.self) ?? .self,
-                              image: image("\(prefix)_IMAGE"))
+                              image: image("\(prefix)_IMAGE"),
+                              framework: choice("\(prefix)_FRAMEWORK", DevServerFramework.self) ?? .auto)
         }
 
         mutating func checkPortsDistinct(_ extras: [ServiceSpec]) {

@@ -54,9 +54,10 @@ extension ConfigLoader.Builder {
                 if image.isEmpty { image = "node:20-alpine" }
                 specKind = .app(AppSpec(directory: dir, devCommand: value(p + "DEV_COMMAND"),
                                         installCommand: value(p + "INSTALL_COMMAND"),
-                                        reload: choice(p + "RELOAD", Config.ReloadMode.self) ?? .self, image: image))
+                                        reload: choice(p + "RELOAD", Config.ReloadMode.self) ?? .self, image: image,
+                                        framework: choice(p + "FRAMEWORK", DevServerFramework.self) ?? .auto))
             case .container:
-                for s in ["DIR", "DEV_COMMAND", "INSTALL_COMMAND", "RELOAD"] { ignored(p + s, for: id, kind: "a container") }
+                for s in ["DIR", "DEV_COMMAND", "INSTALL_COMMAND", "RELOAD", "FRAMEWORK"] { ignored(p + s, for: id, kind: "a container") }
                 let image = image(p + "IMAGE")
                 if image.isEmpty { issue(p + "IMAGE", "\(p)IMAGE must name the image \(id) runs (\(p)KIND=container)") }
                 let containerPort = isSet(p + "CONTAINER_PORT") ? self.port(p + "CONTAINER_PORT") : port

@@ -83,7 +83,7 @@ extension Config {
         for key in passthrough.keys.sorted() where !reserved.contains(key) && !own.contains(key) {
             out.append((key, EnvironmentValue([.secret(key: key, inURL: false)])))
         }
-        return out
+        return withDevServerVariables(s, out)
     }
 
     /// The table keys of an app that `.env` sets, sorted: `BACKEND_DIR`, `BACKEND_PORT`…, `WORKER_KIND`….

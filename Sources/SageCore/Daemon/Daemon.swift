@@ -88,9 +88,34 @@ public final class Daemon: @unchecked Sendable {
         timer.setEventHandler { [weak self] in self?.refreshExtras() }
         timer.resume()
         extrasTimer = timer
+        watchBuildReports()
         engine.logs.appendLine("daemon", "sagedev daemon \(ProcessIdentity.pid) serving \(paths.socket) (runtime \(engine.runtime.kind))")
         done.wait()
         return 0
+    }
+
+    /// Follows the apps' logs for their compilers' reports (tsc under a Nest-style dev command), so that `status`
+    /// shows a failed build with the compiler's message.
+    private func watchBuildReports() {
+        struct Follower: @unchecked Sendable { var app: AppSpec; var log: BuildLog? }
+        let followers = Locked<[String: Follower]>([:])
+        let engine = self.engine
+        _ = engine.logs.subscribe { line in
+            let s = ServiceID(line.service)
+            guard let app = engine.config.app(s) else { return }
+            let event: BuildLog.Event? = followers.withValue { f in
+                if f[line.service]?.app != app {
+                    let rule = DevServerAdapter.detect(app, projectDirectory: engine.config.projectDirectory).rule
+                    f[line.service] = Follower(app: app, log: rule?.build.map { BuildLog(report: $0) })
+                }
+                return f[line.service]?.log?.received(line.text)
+            }
+            switch event {
+            case .failed(let first, let n)?: engine.buildReported(s, error: first, errors: n)
+            case .succeeded?: engine.buildReported(s, error: nil)
+            case nil: break
+            }
+        }
     }
 
     private let shutdownOnce = Locked(false)
@@ -262,6 +287,7 @@ public final class Daemon: @unchecked Sendable {
         var list: [ServiceStatus] = []
         var allHealthy = true
         let reloads = engine.reloadRecords()
+        let builds = engine.buildErrorRecords()
         let cached = extrasCache.current
         for snap in engine.snapshot() {
             let s = snap.service, sup = snap.supervisor
@@ -301,6 +327,11 @@ public final class Daemon: @unchecked Sendable {
                 o.logTail = engine.logs.tailIncludingFile(s.rawValue, 20)
             }
             o.details = engine.runtime.details(s, config: c)
+            if let app = c.app(s) {
+                let d = DevServerAdapter.detect(app, projectDirectory: c.projectDirectory)
+                o.framework = FrameworkStatus(d)
+                if let b = builds[s] { o.build = BuildStatus(error: b.message, errors: b.errors, at: b.at, note: d.rule?.build?.onError ?? "") }
+            }
             if sup.state == .healthy, let extras {
                 // From the background refresh when recent; computed here when the service just became healthy.
                 let values = now - cached.at < 5 ? cached.values[s] ?? extras(s, c) : extras(s, c)

@@ -80,6 +80,10 @@ public struct ServiceStatus: Codable, Sendable, Equatable {
     public var logTail: [String]?
     /// What the runtime knows of it (log file, pid or container, resident memory…), as text.
     public var details: [String: String]
+    /// An app's dev server adapter, and how it was decided.
+    public var framework: FrameworkStatus?
+    /// A failed build reported by the app's compiler, until a build succeeds.
+    public var build: BuildStatus?
     /// PostgreSQL's client connections in use.
     public var connections: ConnectionsStatus?
     /// Valkey's memory in use.
@@ -93,6 +97,25 @@ public struct ServiceStatus: Codable, Sendable, Equatable {
         self.name = name; self.state = state; self.reason = reason; self.since = since; self.restarts = restarts
         self.wanted = wanted; self.url = url; self.details = details
     }
+}
+
+public struct FrameworkStatus: Codable, Sendable, Equatable {
+    public var name: String
+    public var setting: String
+    public var description: String
+    public var addYourself: [String]?
+    public init(_ d: DevServerDetection) {
+        name = d.rule?.framework.rawValue ?? "none"; setting = d.setting.rawValue; description = d.description
+        addYourself = d.skippedOptions.isEmpty ? nil : d.skippedOptions
+    }
+}
+
+public struct BuildStatus: Codable, Sendable, Equatable {
+    public var error: String
+    public var errors: Int
+    public var at: Double
+    public var note: String
+    public init(error: String, errors: Int, at: Double, note: String) { self.error = error; self.errors = errors; self.at = at; self.note = note }
 }
 
 public struct HealthStatus: Codable, Sendable, Equatable {

@@ -14,6 +14,8 @@ public enum ProbeOutcome: Sendable, Equatable {
     }
     public var isReady: Bool { if case .ready = self { return true } else { return false } }
     public var isFatal: Bool { if case .fatal = self { return true } else { return false } }
+    /// Nothing accepted the connection (the probes all say "connection refused").
+    public var wasRefused: Bool { if case .notReady(let r) = self { return r.contains("connection refused") } else { return false } }
 }
 
 /// One check of one target. `check` blocks its thread for at most `deadline`; it never throws:

@@ -180,7 +180,8 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
             guard FileDescriptor.isDirectory(dir) else {
                 throw RuntimeError(s, "directory \(dir) does not exist: check \(s.envPrefix)DIR in .env")
             }
-            spec = .shell(app.devCommand, environment: appEnvironment(s, c), workingDirectory: dir)
+            try installIfMissing(s, app: app, directory: dir, config: c)
+            spec = .shell(c.launch(s)!.command, environment: appEnvironment(s, c), workingDirectory: dir)
         case .container:
             throw RuntimeError(s, "a container service needs the compose runtime; set SAGEDEV_RUNTIME=compose in .env")
         case .job, nil:
@@ -195,6 +196,16 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
         }
         _ = watch(s, pid: child.pid, child: child)
         return RunningService(pid: child.pid)
+    }
+
+    /// An app with a package.json and no node_modules gets its install command first (a fresh checkout); later
+    /// changes to the manifest run it through hot reload.
+    private func installIfMissing(_ s: ServiceID, app: AppSpec, directory dir: String, config c: Config) throws {
+        guard !app.installCommand.isEmpty, FileDescriptor.exists(dir + "/package.json"),
+              !FileDescriptor.exists(dir + "/node_modules") else { return }
+        logs.appendLine(s.rawValue, "sagedev: no node_modules yet; running the install command `\(app.installCommand)`")
+        let what = try installDependencies(s, config: c, deadline: .after(seconds: 600))
+        logs.appendLine(s.rawValue, "sagedev: \(what)")
     }
 
     /// The apps' environment: ours, then what the configuration gives the service (see `Config.environment(of:)`).

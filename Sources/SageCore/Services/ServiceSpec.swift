@@ -69,10 +69,22 @@ public struct AppSpec: Sendable, Equatable, Hashable {
     public var installCommand: String  // "" = none
     public var reload: Config.ReloadMode
     public var image: String           // base image of the dev Dockerfile (compose runtime)
+    public var framework: DevServerFramework  // the dev server's adapter (Apps/DevServer.swift)
+    /// The adapter in effect and why, resolved when the configuration is built (`auto` reads package.json).
+    /// Derived from the fields above and the app's files, so it takes no part in equality.
+    public var devServer: DevServerDetection?
+
+    public static func == (a: AppSpec, b: AppSpec) -> Bool {
+        a.directory == b.directory && a.devCommand == b.devCommand && a.installCommand == b.installCommand
+            && a.reload == b.reload && a.image == b.image && a.framework == b.framework
+    }
+    public func hash(into h: inout Hasher) {
+        h.combine(directory); h.combine(devCommand); h.combine(installCommand); h.combine(reload); h.combine(image); h.combine(framework)
+    }
     public init(directory: String, devCommand: String, installCommand: String = "", reload: Config.ReloadMode = .self,
-                image: String = "node:20-alpine") {
+                image: String = "node:20-alpine", framework: DevServerFramework = .auto) {
         self.directory = directory; self.devCommand = devCommand; self.installCommand = installCommand
-        self.reload = reload; self.image = image
+        self.reload = reload; self.image = image; self.framework = framework
     }
 }
 

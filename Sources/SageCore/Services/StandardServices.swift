@@ -17,7 +17,7 @@ extension Config {
 
     static func appSpec(_ id: ServiceID, _ a: App, dependsOn: [Dependency]) -> ServiceSpec {
         ServiceSpec(id: id, kind: .app(AppSpec(directory: a.directory, devCommand: a.devCommand, installCommand: a.installCommand,
-                                               reload: a.reloadMode, image: a.image)),
+                                               reload: a.reloadMode, image: a.image, framework: a.framework)),
                     dependsOn: dependsOn, port: a.port, portKey: id.envPrefix + "PORT", probe: .http(path: a.healthPath),
                     teardown: TeardownPolicy(target: .group, graceSeconds: 5))
     }

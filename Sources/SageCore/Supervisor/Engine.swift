@@ -132,6 +132,17 @@ public final class Engine: @unchecked Sendable {
 
     public func reloadRecords() -> [ServiceID: ReloadRecord] { published.current.units.compactMapValues(\.reload) }
 
+    /// Reads what a refused app listens on (see `ListenDiagnosis`).
+    public let listenInspector = ListenInspector()
+
+    /// Failed builds reported by the apps' compilers, for `status`.
+    public func buildErrorRecords() -> [ServiceID: BuildError] { published.current.units.compactMapValues(\.buildError) }
+
+    /// An app's compiler reported a build (from its log): `error` is its first error line, nil when it succeeded.
+    public func buildReported(_ s: ServiceID, error: String?, errors: Int = 1) {
+        queue.async { self.send(.commandReceived(.buildReported(s, error: error, errors: errors))) }
+    }
+
     /// A source file of a self-reloading service changed: the dev server restarts itself; the probe confirms it.
     /// `changedAt` is when the change was seen (monotonic), so "reloaded in N ms" counts from the save.
     public func reloadTriggered(_ s: ServiceID, file: String, changedAt: UInt64 = monotonicNanoseconds()) {
@@ -252,10 +263,18 @@ public final class Engine: @unchecked Sendable {
             }
         case .probe(let id, let gen, let after, let readMarker):
             let probe = probeFactory(id, c)
+            // A refused app: say what its processes listen on instead (native: its process group is its pid).
+            let group = c.services[id]?.isApp == true && runtime.kind == "native" ? published.current.units[id]?.running?.pid : nil
+            let inspector = listenInspector
             let run: @Sendable () -> Void = {
                 let start = monotonicNanoseconds()
-                let outcome = probe.check(deadline: .after(seconds: 2))
+                let checked = probe.check(deadline: .after(seconds: 2))
                 let latency = millisecondsSince(start)
+                var diagnosed = checked
+                if checked.wasRefused, let group, let m = inspector.diagnose(id, processGroup: group, config: c) {
+                    diagnosed = .notReady(m)
+                }
+                let outcome = diagnosed
                 let marker = readMarker ? self.runtime.restartMarker(id) : nil
                 self.queue.async {
                     self.send(.probed(id, generation: gen, outcome, latencyMilliseconds: latency, restartMarker: marker))

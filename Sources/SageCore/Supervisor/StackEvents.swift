@@ -52,6 +52,8 @@ public enum StackCommand: Sendable, Equatable {
     case installFinished(ServiceID, file: String, changedAt: UInt64, failure: String?)
     /// A reload that failed before any restart (e.g. an invalid `.env`).
     case reloadFailed(ServiceID, file: String, action: String, reason: String)
+    /// An app's compiler reported a build in its log: its first error line, or nil when the build succeeded.
+    case buildReported(ServiceID, error: String?, errors: Int)
     /// Run a job again (a migration changed) while its dependents keep running.
     case rerunJob(ServiceID, reason: String)
     /// A valid new configuration (after a `.env` change); restarts are separate commands.
@@ -107,4 +109,11 @@ public enum StackAction: Sendable, Equatable {
     case notify(EngineNotice)
     /// Append a line to a service's log.
     case log(String, String)
+}
+
+/// The last failed build of an app's compiler (tsc under a Nest-style dev command), until a build succeeds.
+public struct BuildError: Sendable, Equatable {
+    public var message: String
+    public var errors: Int
+    public var at: Double  // wall clock
 }

@@ -49,6 +49,8 @@ public struct StackMachine: Sendable {
         fileprivate var reloadStartedAt: UInt64?  // monotonic, when the change was seen
         fileprivate var reloadMarker: String?
         fileprivate var reloadOutageSeen = false
+        /// The compiler's last failed build, until one succeeds (status shows it).
+        public fileprivate(set) var buildError: BuildError?
 
         init(_ supervisor: ServiceSupervisor) { self.supervisor = supervisor }
         /// Down, with nothing under way.
@@ -164,7 +166,7 @@ public struct StackMachine: Sendable {
             var out = drive(id, .started(pid: r.pid), now: now)
             // A start that follows a file change gets the reload timeout: broken code should show as crashed quickly.
             let u = units[id]!
-            let timeout = u.supervisor.reloadPending ? policy.reloadTimeoutSeconds : policy.liveness.startTimeoutSeconds
+            let timeout = u.supervisor.reloadPending ? reloadTimeout(id) : policy.liveness.startTimeoutSeconds
             out += armDeadline(id, after: timeout, now: now)
             return out
 
@@ -261,6 +263,16 @@ public struct StackMachine: Sendable {
         case .installFinished(let id, let file, let changedAt, let failure):
             if let failure { return command(.reloadFailed(id, file: file, action: "install", reason: failure), now: now) }
             return command(.restartForReload(id, file: file, action: "install+restart", changedAt: changedAt), now: now)
+
+        case .buildReported(let id, let error, let errors):
+            guard units[id] != nil else { return [] }
+            if let error {
+                units[id]!.buildError = BuildError(message: error, errors: errors, at: now.wallSeconds)
+                return [.notify(.step("build", "\(id.rawValue): \(error)\(errors > 1 ? " (and \(errors - 1) more)" : "")"))]
+            }
+            guard units[id]!.buildError != nil else { return [] }
+            units[id]!.buildError = nil
+            return [.notify(.step("build", "\(id.rawValue): the build succeeded again"))]
 
         case .reloadFailed(let id, let file, let action, let reason):
             let count = (units[id]?.reload?.count ?? 0) + 1
@@ -482,11 +494,11 @@ public struct StackMachine: Sendable {
             // This probe chain replaces the one that ran (liveness or an earlier reload).
             units[id]!.generation += 1
             units[id]!.deadline = nil
-            out += armDeadline(id, after: policy.reloadTimeoutSeconds, now: now)
+            out += armDeadline(id, after: reloadTimeout(id), now: now)
         } else if actions.isEmpty && (state == .starting || state == .restarting) {
             // Still starting: its readiness probes and its deadline keep going (the new code is what it serves
             // once ready). A start that follows a change gets the reload timeout again from this save.
-            if units[id]!.supervisor.reloadPending { out += armDeadline(id, after: policy.reloadTimeoutSeconds, now: now) }
+            if units[id]!.supervisor.reloadPending { out += armDeadline(id, after: reloadTimeout(id), now: now) }
         }
         if before != state {
             out.append(.notify(.changed(id, state, reason: units[id]!.supervisor.reason, elapsedMilliseconds: 0)))
@@ -504,14 +516,31 @@ public struct StackMachine: Sendable {
         guard case .ready(let why) = outcome else { units[id]!.reloadOutageSeen = true; return outcome }
         let restarted = u.reloadMarker != nil ? marker != u.reloadMarker : u.reloadOutageSeen
         if restarted { return .ready(why) }
-        if now.seconds(since: started) >= policy.reloadSettleSeconds {
+        let rule = devServerRule(id)
+        // A dev server that reloads in place (esbuild, Vite) is done once it answers: there is no restart to wait for.
+        if rule?.reloadsInPlace == true { return .ready(why) }
+        if let b = u.buildError, b.at >= u.reload?.at ?? 0 {
+            // The compiler refused the change: nothing will restart, and the last good build still answers.
+            units[id]!.reload?.outcome = "build failed: \(b.message)"
+            return .ready(why)
+        }
+        let settle = rule?.reloadSettleSeconds ?? policy.reloadSettleSeconds
+        if now.seconds(since: started) >= settle {
             let file = u.reload?.file ?? "a file"
-            out.append(.log(id.rawValue, "sagedev: the dev server did not reload within \(Int(policy.reloadSettleSeconds * 1000)) ms of the change; restarting it"))
+            out.append(.log(id.rawValue, "sagedev: the dev server did not reload within \(Int(settle * 1000)) ms of the change; restarting it"))
             beginReload(id, file: file, action: "restart (the dev server missed the change)", changedAt: started, continuing: true, now: now)
             out += command(.restart([id], afterFileChange: true), now: now)
             return nil
         }
         return .notReady("waiting for the dev server to restart")
+    }
+
+    /// The app's dev server rule, as the configuration resolved it (`Config` reads package.json for `auto`).
+    private func devServerRule(_ id: ServiceID) -> DevServerRule? { config.app(id)?.devServer?.rule }
+
+    /// A dev server with a compile step (tsc) gets its settle time on top of the reload timeout.
+    private func reloadTimeout(_ id: ServiceID) -> Double {
+        policy.reloadTimeoutSeconds + (devServerRule(id)?.reloadSettleSeconds ?? 0)
     }
 
     private mutating func noteHealthyAfterReload(_ id: ServiceID, now: Instant) -> [StackAction] {

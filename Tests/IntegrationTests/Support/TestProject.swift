@@ -16,6 +16,89 @@ enum SagedevBinary {
     }()
 }
 
+/// The example's apps, made ready once per test run: node_modules filled from Debian's packages (the example's
+/// own install command) and the backend compiled once, so that each project copies sources and a warm build
+/// and links the shared node_modules instead of compiling and installing again.
+enum PreparedApps {
+    static let names = ["backend", "frontend", "worker"]
+    /// The directory holding `apps/<name>` (sources and the backend's dist) and `modules/<name>/node_modules`.
+    static let root: String = {
+        let dir = makeTempDirectory("sagedev-apps")
+        atexit { removeTree(PreparedApps.root) }
+        do {
+            let r = try Subprocess.run(["cp", "-R", Repo.root + "/examples/sage/apps", dir + "/"], deadline: .after(seconds: 60))
+            guard r.status.isSuccess else { throw TestFailure("copy failed: \(r.stderrText)") }
+            for name in names {
+                let app = dir + "/apps/" + name
+                _ = try Subprocess.run(["rm", "-rf", app + "/node_modules", app + "/dist", app + "/public/assets"], deadline: .after(seconds: 30))
+                let link = try Subprocess.run([Repo.root + "/scripts/link-debian-node-modules", "--quiet"], workingDirectory: app,
+                                              deadline: .after(seconds: 120))
+                guard link.status.isSuccess else { throw TestFailure("link-debian-node-modules in \(name): \(link.stderrText)") }
+                mkdir(dir + "/modules", 0o755)
+                mkdir(dir + "/modules/" + name, 0o755)
+                guard rename(app + "/node_modules", dir + "/modules/\(name)/node_modules") == 0 else { throw TestFailure("moving node_modules of \(name)") }
+            }
+            // tsc resolves the types through the app's node_modules.
+            let backend = dir + "/apps/backend"
+            guard symlink(dir + "/modules/backend/node_modules", backend + "/node_modules") == 0 else { throw TestFailure("symlink") }
+            let tsc = try Subprocess.run(["tsc", "-p", "."], workingDirectory: backend, deadline: .after(seconds: 300))
+            guard tsc.status.isSuccess else { throw TestFailure("tsc in the example backend failed: \(tsc.stdoutText)\(tsc.stderrText)") }
+            unlink(backend + "/node_modules")
+        } catch {
+            preparationError = "\(error)"
+        }
+        return dir
+    }()
+    nonisolated(unsafe) static var preparationError: String?
+
+    /// Copies the prepared apps into `project/apps`, each with its node_modules linked to the shared one.
+    /// A checkout of the example (a git worktree) made ready like a copy: the backend's build and node_modules.
+    static func equip(_ project: String, linkModules: Bool = true) throws {
+        let dir = root
+        if let e = preparationError { throw TestFailure("preparing the example apps: \(e)") }
+        let r = try Subprocess.run(["cp", "-R", dir + "/apps/backend/dist", project + "/apps/backend/"], deadline: .after(seconds: 30))
+        guard r.status.isSuccess else { throw TestFailure("copy failed: \(r.stderrText)") }
+        for name in names where linkModules && !FileDescriptor.exists(project + "/apps/\(name)/node_modules") {
+            guard symlink(dir + "/modules/\(name)/node_modules", project + "/apps/\(name)/node_modules") == 0 else {
+                throw TestFailure("linking node_modules of \(name)")
+            }
+        }
+    }
+
+    /// Under compose, node_modules is the container's own volume, filled by the install command in the container:
+    /// nothing is linked (a link to a host path would not resolve there).
+    static func copy(into project: String, linkModules: Bool = true) throws {
+        let dir = root
+        if let e = preparationError { throw TestFailure("preparing the example apps: \(e)") }
+        let r = try Subprocess.run(["cp", "-R", dir + "/apps", project + "/"], deadline: .after(seconds: 30))
+        guard r.status.isSuccess else { throw TestFailure("copy failed: \(r.stderrText)") }
+        for name in names where linkModules {
+            guard symlink(dir + "/modules/\(name)/node_modules", project + "/apps/\(name)/node_modules") == 0 else {
+                throw TestFailure("linking node_modules of \(name)")
+            }
+        }
+    }
+}
+
+/// How the example backend runs in a test project.
+enum BackendMode {
+    /// `node --watch dist/server.js` on the warm build: the fastest start, for tests about something else.
+    case compiled
+    /// The example's own dev command: tsc --watch and node --watch on its output (the shape of Nest's start:dev).
+    case typescript
+    /// Tests/Fixtures/plain-backend under `node --watch src/server.js`: a dependency-free server whose source node
+    /// loads directly, for tests about node --watch's own habits.
+    case plain
+
+    var devCommand: String {
+        switch self {
+        case .compiled: return "node --watch dist/server.js"
+        case .typescript: return "[ -f dist/server.js ] || tsc -p .; tsc -p . --watch --preserveWatchOutput & exec node --watch dist/server.js"
+        case .plain: return "node --watch src/server.js"
+        }
+    }
+}
+
 /// A copy of the example Sage stack in a temp directory, with its own free ports, driven through the real binary.
 final class TestProject: @unchecked Sendable {
     let root: String
@@ -26,9 +109,11 @@ final class TestProject: @unchecked Sendable {
     /// Extra process environment for every `sagedev` run (not written to .env).
     let processEnvironment: [String: String]
 
-    /// `checkout`: a directory that already holds the example (a git worktree), used as it is instead of a copy;
-    /// `ports`: the configured ports (fresh free ones by default).
-    init(runtime: String = "native", extraEnv: [String: String] = [:], processEnvironment: [String: String] = [:],
+    /// `checkout`: a directory that already holds the example (a git worktree), used as it is instead of a copy
+    /// (its apps get the prepared node_modules and the backend's build); `ports`: the configured ports (fresh free
+    /// ones by default); `worker`: the example's worker as an extra service (SAGEDEV_SERVICES=worker).
+    init(runtime: String = "native", backend: BackendMode = .compiled, worker: Bool = false, extraEnv: [String: String] = [:],
+         processEnvironment: [String: String] = [:],
          checkout: String? = nil, ports: (postgres: Int, valkey: Int, backend: Int, frontend: Int)? = nil) throws {
         root = checkout ?? makeTempDirectory("sagedev-proj")
         // Each project has its own instance registry unless the test shares one between projects.
@@ -40,9 +125,17 @@ final class TestProject: @unchecked Sendable {
         while picked.count < 4 { let port = freePort(); if !picked.contains(port) { picked.append(port) } }
         self.ports = ports ?? (picked[0], picked[1], picked[2], picked[3])
         if checkout == nil {
-            let r = try Subprocess.run(["cp", "-R", Repo.root + "/examples/sage/apps", Repo.root + "/examples/sage/db", root + "/"],
-                                       deadline: .after(seconds: 30))
+            let r = try Subprocess.run(["cp", "-R", Repo.root + "/examples/sage/db", root + "/"], deadline: .after(seconds: 30))
             guard r.status.isSuccess else { throw TestFailure("copy failed: \(r.stderrText)") }
+            try PreparedApps.copy(into: root, linkModules: runtime != "compose")
+        } else {
+            try PreparedApps.equip(root, linkModules: runtime != "compose")
+        }
+        if backend == .plain {
+            removeTree(root + "/apps/backend")
+            let plain = try Subprocess.run(["cp", "-R", Repo.root + "/Tests/Fixtures/plain-backend", root + "/apps/backend"],
+                                           deadline: .after(seconds: 30))
+            guard plain.status.isSuccess else { throw TestFailure("copy failed: \(plain.stderrText)") }
         }
         var env = """
         SAGEDEV_PROJECT=sagetest
@@ -54,17 +147,24 @@ final class TestProject: @unchecked Sendable {
         VALKEY_PASSWORD=\(valkeyPassword)
         VALKEY_PORT=\(self.ports.valkey)
         BACKEND_DIR=apps/backend
-        BACKEND_DEV_COMMAND="node --watch src/server.js"
+        BACKEND_DEV_COMMAND="\(backend.devCommand)"
         BACKEND_PORT=\(self.ports.backend)
         BACKEND_HEALTH_PATH=/health
         FRONTEND_DIR=apps/frontend
-        FRONTEND_DEV_COMMAND="node src/server.js"
+        FRONTEND_DEV_COMMAND="esbuild src/main.js --bundle --outdir=public/assets --servedir=public --watch=forever"
         FRONTEND_PORT=\(self.ports.frontend)
-        FRONTEND_HEALTH_PATH=/health
+        FRONTEND_HEALTH_PATH=/
         SAGEDEV_POSTGRES_BIN_DIR=\(Repo.toolchainBin)
         SAGEDEV_VALKEY_BIN_DIR=\(Repo.toolchainBin)
 
         """
+        if worker {
+            env += "SAGEDEV_SERVICES=worker\nWORKER_DIR=apps/worker\nWORKER_DEV_COMMAND=\"node --watch src/worker.js\"\n"
+        }
+        if runtime == "compose" {
+            // The containers fill their node_modules volumes from the Debian packages the test image carries.
+            env += "BACKEND_INSTALL_COMMAND=link-debian-node-modules\nFRONTEND_INSTALL_COMMAND=link-debian-node-modules\n"
+        }
         for (k, v) in extraEnv.sorted(by: { $0.key < $1.key }) { env += "\(k)=\(v)\n" }
         try FileDescriptor.writeFileAtomically(root + "/.env", Array(env.utf8), mode: 0o644)
     }

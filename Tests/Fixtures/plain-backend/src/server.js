@@ -1,5 +1,5 @@
 "use strict";
-// Stand-in for the Sage backend. Node built-ins only: the npm registry is not needed to run it.
+// A plain Node HTTP server (built-ins only): for measuring and testing the reload machinery itself, not an app.
 const http = require("node:http");
 const { VERSION } = require("./version");
 
