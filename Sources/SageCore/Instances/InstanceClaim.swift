@@ -94,6 +94,9 @@ public enum InstanceClaims {
             }
         }
         let own = request.ownSessions
+        // Under compose, this checkout's containers publish its ports through docker-proxy: a port this checkout
+        // held before, still held by docker-proxy, is its own stack left by a daemon that died (the new one adopts it).
+        let heldBefore = Set(registry.record(for: request.directory)?.ports.values.map { $0 } ?? [])
         let decision = SlotAllocator.decide(
             ports: request.ports, mode: request.mode, stride: request.stride,
             remembered: registry.record(for: request.directory).flatMap { $0.stride == request.stride ? $0.slot : nil }
@@ -104,6 +107,7 @@ public enum InstanceClaims {
             guard let conflict = probe.conflict(request.bindAddress, port) else { return .free }
             let pids = conflict.owners.compactMap(\.pid)
             if !pids.isEmpty, !own.isEmpty, pids.allSatisfy({ ProcFS.sessionID(pid: $0).map(own.contains) == true }) { return .own }
+            if !pids.isEmpty, heldBefore.contains(port), pids.allSatisfy({ ProcFS.commandName(pid: $0) == "docker-proxy" }) { return .own }
             return .stranger(description: conflict.description)
         }
         switch decision {
