@@ -184,4 +184,40 @@ import SageSystem
         #expect(found.version.hasPrefix("2."))
         #expect(found.warning == nil)
     }
+
+    /// `ps` lists, then inspects each container: one removed in between fails the command with "No such container".
+    /// A docker stand-in loses that race twice (a real engine cannot be made to on demand); the listing is taken
+    /// again instead of being reported as a failure (which the engine took for a crashed service).
+    @Test func aContainerRemovedDuringPsIsARaceAndTheListingIsRetaken() throws {
+        var template = Array("/tmp/sagedev-compose-race-XXXXXX".utf8CString)
+        let dir = String(cString: mkdtemp(&template)!)
+        defer { _ = try? Subprocess.run(["rm", "-rf", dir], deadline: .after(seconds: 10)) }
+        let script = """
+        #!/bin/sh
+        n=$(cat \(dir)/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > \(dir)/count
+        if [ $n -le 2 ]; then echo "Error response from daemon: No such container: 4f1c0ffee" >&2; exit 1; fi
+        echo '\(ComposeCLITests.psLine)'
+        """
+        try FileDescriptor.writeFileAtomically(dir + "/docker", Array(script.utf8), mode: 0o755)
+        let cli = ComposeCLI(installation: ComposeInstallation(flavor: .plugin, docker: dir + "/docker", version: "2.26.1"),
+                             project: "cp1", file: dir + "/compose.yaml", envFile: nil, environment: ["PATH": "/usr/bin:/bin"])
+        let listed = try cli.containers(deadline: .after(seconds: 20))
+        #expect(listed.map(\.service) == ["postgres"])
+        #expect(FileDescriptor.readText(dir + "/count")?.trimmingCharacters(in: .whitespacesAndNewlines) == "3")
+    }
+
+    /// Any other failure of `ps` is reported at once, with its command and stderr.
+    @Test func aFailingPsIsReportedNotRetried() throws {
+        var template = Array("/tmp/sagedev-compose-psfail-XXXXXX".utf8CString)
+        let dir = String(cString: mkdtemp(&template)!)
+        defer { _ = try? Subprocess.run(["rm", "-rf", dir], deadline: .after(seconds: 10)) }
+        let script = "#!/bin/sh\necho x >> \(dir)/count\necho 'permission denied while trying to connect' >&2\nexit 1\n"
+        try FileDescriptor.writeFileAtomically(dir + "/docker", Array(script.utf8), mode: 0o755)
+        let cli = ComposeCLI(installation: ComposeInstallation(flavor: .plugin, docker: dir + "/docker", version: "2.26.1"),
+                             project: "cp1", file: dir + "/compose.yaml", envFile: nil, environment: ["PATH": "/usr/bin:/bin"])
+        #expect { _ = try cli.containers(deadline: .after(seconds: 20)) } throws: { e in
+            "\(e)".contains("ps") && "\(e)".contains("permission denied")
+        }
+        #expect(FileDescriptor.readText(dir + "/count") == "x\n")
+    }
 }

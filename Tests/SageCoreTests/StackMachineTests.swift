@@ -78,6 +78,44 @@ import SageSystem
         #expect(h.state(.backend) == .healthy, "the backend kept running through the outage")
     }
 
+    /// A backend's /health answers 503 while postgres restarts: that is the outage, not a broken backend, and
+    /// restarting the backend would not help. (It was restarted after three such probes, and `status` showed it
+    /// unhealthy for up to a liveness interval after postgres came back.)
+    @Test func livenessFailuresDuringADependencyOutageDoNotRestartTheDependent() throws {
+        var h = try StackHarness.healthyStack()
+        h.exited(.postgres, .signalled(9))
+        for _ in 0..<5 {
+            let a = h.probe(.backend, .notReady("http://127.0.0.1:3000/health answered HTTP 503"))
+            #expect(h.stopped(a).isEmpty)
+        }
+        #expect(h.state(.backend) == .unhealthy)
+        #expect(h.machine.units[.backend]?.supervisor.reason.contains("waiting on postgres") == true,
+                "\(h.machine.units[.backend]?.supervisor.reason ?? "")")
+        #expect(h.machine.units[.backend]?.supervisor.restarts == 0)
+        #expect(h.hasProbe(.backend), "it keeps being probed")
+    }
+
+    @Test func aDependentIsProbedAtOnceWhenItsDependencyRecovers() throws {
+        var h = try StackHarness.healthyStack()
+        h.exited(.postgres, .signalled(9))
+        h.probe(.backend, .notReady("HTTP 503"))
+        h.advance(seconds: 1)
+        h.started(.postgres)
+        let a = h.probe(.postgres, .ready("SELECT 1 ok"))
+        let immediate = a.contains { if case .probe(.backend, _, let after, _) = $0 { return after == 0 }; return false }
+        #expect(immediate, "\(a)")
+        h.probe(.backend, .ready("HTTP 200"))
+        #expect(h.state(.backend) == .healthy)
+    }
+
+    /// Outside an outage the liveness rule stands: three failures in a row restart the service.
+    @Test func threeLivenessFailuresWithItsDependenciesUpRestartTheService() throws {
+        var h = try StackHarness.healthyStack()
+        var stops: [ServiceID] = []
+        for _ in 0..<3 { stops += h.stopped(h.probe(.backend, .notReady("HTTP 500"))) }
+        #expect(stops == [.backend])
+    }
+
     @Test func aDependentWaitsForItsDependencyToRecoverBeforeStarting() throws {
         var h = try StackHarness.healthyStack()
         h.exited(.postgres, .signalled(9))

@@ -23,16 +23,20 @@ public final class ControlServer: @unchecked Sendable {
     public func start() {
         let src = DispatchSource.makeReadSource(fileDescriptor: listener.fd, queue: queue)
         src.setEventHandler { [weak self] in self?.acceptAll() }
+        // Closed only once Dispatch has let go of the descriptor (see `close`).
+        let listener = self.listener
+        src.setCancelHandler { listener.close() }
         src.resume()
         source = src
     }
 
+    /// The socket file goes at once; the descriptor in the source's cancel handler. A descriptor closed while its
+    /// source is still registered lets its number be reused under the event loop, which then crashes.
     public func close() {
-        source?.cancel()
         for c in connections.values { c.close() }
         connections = [:]
         FileDescriptor.remove(listener.label)
-        listener.close()
+        if let source { source.cancel(); self.source = nil } else { listener.close() }
     }
 
     public var connectionCount: Int { connections.count }

@@ -249,7 +249,7 @@ public final class Daemon: @unchecked Sendable {
             if let (svc, why) = outcome.failure {
                 let name = svc?.rawValue ?? "database"
                 reply.fail(ControlError(code: "unhealthy", message: why, service: ServiceID(name),
-                                        logTail: self.engine.logs.tailIncludingFile(name, 20)))
+                                        logTail: CrashExcerpt.lines(self.engine.logs.tailIncludingFile(name, 80))))
             } else {
                 reply.succeed(self.statusReport())
             }
@@ -324,7 +324,7 @@ public final class Daemon: @unchecked Sendable {
                 o.reload = ReloadStatus(file: r.file, at: r.at, action: r.action, outcome: r.outcome, count: r.count, healthyMs: r.healthyMilliseconds)
             }
             if sup.state == .crashed || sup.state == .failed {
-                o.logTail = engine.logs.tailIncludingFile(s.rawValue, 20)
+                o.logTail = CrashExcerpt.lines(engine.logs.tailIncludingFile(s.rawValue, 80))
             }
             o.details = engine.runtime.details(s, config: c)
             if let app = c.app(s) {

@@ -60,9 +60,19 @@ extension ComposeCLI {
     }
 
     /// Runs `ps --format json` (or `docker ps` for Compose v1) and parses it.
+    ///
+    /// `ps` lists the project's containers and then inspects each; a container removed in between (a recreating
+    /// `up` of this project, a `down` of another) fails the whole command with "No such container". That is a
+    /// race, not an answer: the listing is taken again, so it is never mistaken for a missing or crashed service.
     public func containers(deadline: Deadline) throws -> [ComposeContainer] {
         let argv = installation.isLegacy ? dockerPS() : ps(all: true)
-        let r = try run(argv, deadline: deadline)
+        var r = try runUnchecked(argv, deadline: deadline)
+        var attempts = 1
+        while !r.status.isSuccess, attempts < 5, !deadline.hasPassed, ComposeCLI.isListingRace(r.stderrText) {
+            attempts += 1
+            r = try runUnchecked(argv, deadline: deadline)
+        }
+        guard r.status.isSuccess else { throw failure(argv, r, service: nil) }
         do {
             return try ComposeContainer.parseList(r.stdoutText)
         } catch let e as RuntimeError {
@@ -79,6 +89,11 @@ extension ComposeCLI {
         } catch let e as SystemError {
             throw RuntimeError(nil, "`\(display(argv))` could not start: \(redact(e.message))")
         }
+    }
+
+    /// A container that vanished between `ps`'s listing and its inspection.
+    static func isListingRace(_ stderr: String) -> Bool {
+        stderr.contains("No such container") || stderr.contains("No such object")
     }
 
     static func firstLines(_ text: String, _ n: Int) -> String {

@@ -155,6 +155,9 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
     // MARK: start / stop
 
     public func start(_ s: ServiceID, config c: Config) throws -> RunningService {
+        if let port = c.port(of: s), let conflict = PortCheck.check(host: c.bindAddress, port: port) {
+            throw RuntimeError(s, "\(conflict.description); set \(c.services[s]?.portKey ?? "its port") in .env or stop that process")
+        }
         try paths.ensure()
         startTailing(c)
         let logPath = paths.log(s.rawValue)

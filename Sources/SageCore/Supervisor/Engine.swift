@@ -246,9 +246,7 @@ public final class Engine: @unchecked Sendable {
         case .spawn(let id, let gen):
             workers.async {
                 do {
-                    if let port = c.port(of: id), let conflict = PortCheck.check(host: c.bindAddress, port: port) {
-                        throw RuntimeError(id, "\(conflict.description); set \(c.services[id]?.portKey ?? "its port") in .env or stop that process")
-                    }
+                    // Each runtime checks the port itself: a compose service's own container may hold it.
                     let r = try self.runtime.start(id, config: c)
                     self.queue.async { self.send(.processStarted(id, generation: gen, r)) }
                 } catch {

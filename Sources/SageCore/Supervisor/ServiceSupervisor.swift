@@ -50,6 +50,9 @@ public enum SupervisorEvent: Sendable, Equatable {
     /// A file change asked the service to reload. `processAlive`: its process still runs (a self-reloading dev
     /// server restarts its own child), so the reload is confirmed by probing rather than by spawning.
     case reloadTriggered(String, processAlive: Bool)
+    /// A liveness probe failed while services it depends on are down (`waitingOn` names them): the service is
+    /// waiting on them, not broken, and restarting it would not help. It shows as unhealthy and is not restarted.
+    case probedDuringDependencyOutage(ProbeOutcome, latencyMilliseconds: Double, waitingOn: String)
 }
 
 /// What the engine must do next (imperative).
@@ -143,6 +146,15 @@ public struct ServiceSupervisor: Sendable, Equatable {
             return [.scheduleLivenessProbe(afterSeconds: liveness.intervalSeconds)]
         case (_, .probed):
             return []
+
+        case (.healthy, .probedDuringDependencyOutage(let outcome, let latency, let waitingOn)),
+             (.unhealthy, .probedDuringDependencyOutage(let outcome, let latency, let waitingOn)):
+            lastProbe = outcome; lastProbeLatency = latency
+            livenessFailures = 0
+            move(to: .unhealthy, "waiting on \(waitingOn) (not restarted while it is down): \(outcome.reason)", now)
+            return [.scheduleLivenessProbe(afterSeconds: liveness.intervalSeconds)]
+        case (_, .probedDuringDependencyOutage(let outcome, let latency, _)):
+            return handle(.probed(outcome, latencyMilliseconds: latency), now: now)
 
         case (.starting, .startDeadlinePassed) where reloadPending:
             // Started after a file change and never ready: the change broke it. Keep the process (a watching dev

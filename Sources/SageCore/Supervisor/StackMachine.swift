@@ -188,6 +188,13 @@ public struct StackMachine: Sendable {
             guard let u = units[id], u.generation == gen else { return [] }
             var out: [StackAction] = []
             guard let confirmed = confirmReload(id, outcome, marker: marker, now: now, &out) else { return out }
+            // A running service whose probe fails while something it needs is down waits on that: the failure
+            // says nothing about the service itself (a backend's /health answers 503 while postgres restarts).
+            let outage = dependencyOutage(of: id)
+            if !outage.isEmpty, !confirmed.isReady, !confirmed.isFatal {
+                let names = outage.map(\.rawValue).joined(separator: ", ")
+                return out + drive(id, .probedDuringDependencyOutage(confirmed, latencyMilliseconds: latency, waitingOn: names), now: now)
+            }
             return out + drive(id, .probed(confirmed, latencyMilliseconds: latency), now: now)
 
         case .timerFired(.restartDelay(let id, let gen)):
@@ -416,13 +423,30 @@ public struct StackMachine: Sendable {
         let actions = units[id]!.supervisor.handle(event, now: now.wallSeconds)
         let sup = units[id]!.supervisor
         var out: [StackAction] = []
-        if sup.state == .healthy && before != .healthy { out += noteHealthyAfterReload(id, now: now) }
+        if sup.state == .healthy && before != .healthy {
+            out += noteHealthyAfterReload(id, now: now)
+            out += reprobeDependentsAfterOutage(of: id)
+        }
         if sup.state == .crashed && units[id]!.reloadStartedAt != nil { units[id]!.reload?.outcome = "crashed" }
         if before != sup.state || actions.contains(where: { if case .gaveUp = $0 { return true }; return false }) {
             let elapsed = units[id]!.readinessStartedAt.map { Int(now.milliseconds(since: $0)) } ?? 0
             out.append(.notify(.changed(id, sup.state, reason: sup.reason, elapsedMilliseconds: elapsed)))
         }
         return out + carryOut(actions, for: id, now: now)
+    }
+
+    /// `id` is healthy again: each dependent that is unhealthy, and now has nothing it needs down, is probed at
+    /// once instead of at its next liveness tick, so it shows healthy as soon as it is. The new generation
+    /// retires the probe that was scheduled.
+    private mutating func reprobeDependentsAfterOutage(of id: ServiceID) -> [StackAction] {
+        var out: [StackAction] = []
+        for d in graph.dependents(of: id) {
+            guard let u = units[d], u.wanted, u.supervisor.state == .unhealthy, !u.stopInFlight, !u.spawnInFlight,
+                  dependencyOutage(of: d).isEmpty else { continue }
+            units[d]!.generation += 1
+            out.append(.probe(d, generation: units[d]!.generation, afterSeconds: 0, readRestartMarker: false))
+        }
+        return out
     }
 
     private mutating func carryOut(_ actions: [SupervisorAction], for id: ServiceID, now: Instant) -> [StackAction] {

@@ -39,6 +39,10 @@ public final class HotReloader: @unchecked Sendable {
             if let r = w.watchLimitReport { report(r.error.message) }
             let src = DispatchSource.makeReadSource(fileDescriptor: w.fileDescriptor, queue: queue)
             src.setEventHandler { [weak self] in self?.readable() }
+            // The descriptor is closed only once Dispatch has let go of it: closed earlier, its number is reused
+            // (by the next pipe) while the event loop still holds it, and the daemon crashes in
+            // _dispatch_event_loop_drain.
+            src.setCancelHandler { w.close() }
             src.resume()
             watcher = w; source = src
             engine.logs.appendLine("daemon", "watch: \(w.watchCount) directories watched, \(c.watchDebounceMilliseconds) ms quiet period")
@@ -49,9 +53,9 @@ public final class HotReloader: @unchecked Sendable {
 
     public func stop() {
         queue.sync {
-            source?.cancel(); source = nil
             timer?.cancel(); timer = nil
-            watcher?.close(); watcher = nil
+            if let source { source.cancel() } else { watcher?.close() }
+            source = nil; watcher = nil
         }
     }
 

@@ -1,3 +1,4 @@
+import Testing
 import Glibc
 import Foundation
 import SageSystem
@@ -238,6 +239,17 @@ final class TestProject: @unchecked Sendable {
         let services = Set(["postgres", "valkey", "backend", "frontend"] + pidFiles.filter { $0.hasSuffix(".pid") }.map { String($0.dropLast(4)) })
         for s in services { if let r = pidRecord(s) { kill(-r.pid, SIGKILL); kill(r.pid, SIGKILL) } }
         for pid in processesOfProject() { kill(pid, SIGKILL) }
+        recordDaemonCrash()
         removeTree(root)
+    }
+
+    /// A daemon must never crash, whatever a test did to it: a Swift runtime trap in daemon.log fails the test that
+    /// owned the project, and the log is kept in /tmp for study.
+    func recordDaemonCrash() {
+        guard let log = FileDescriptor.readText(root + "/.sagedev/logs/daemon.log"),
+              log.contains("Fatal error") || log.contains("Program crashed") || log.contains("Current stack trace") else { return }
+        let kept = "/tmp/sagedev-daemon-crash-\(getpid())-\(UInt64(wallClockSeconds() * 1000)).log"
+        try? FileDescriptor.writeFileAtomically(kept, Array(log.utf8), mode: 0o644)
+        Issue.record("the daemon of \(root) crashed (log kept in \(kept)):\n\(log.suffix(4000))")
     }
 }
