@@ -30,6 +30,13 @@ import SageSystem
                 out["status_after"] = dump(await s.call_tool("status", {}))
                 out["bad"] = dump(await s.call_tool("logs", {"tail": "many"}))
                 out["env"] = dump(await s.call_tool("env", {}))
+                out["env_backend"] = dump(await s.call_tool("env", {"service": "backend"}))
+                out["env_unknown"] = dump(await s.call_tool("env", {"service": "nope"}))
+                out["clone"] = dump(await s.call_tool("db_clone", {"name": "agent1"}))
+                out["clone_bad"] = dump(await s.call_tool("db_clone", {"name": "Not A Name"}))
+                out["drop"] = dump(await s.call_tool("db_drop_clone", {"name": "agent1"}))
+                out["drop_missing"] = dump(await s.call_tool("db_drop_clone", {"name": "agent1"}))
+                out["drop_neither"] = dump(await s.call_tool("db_drop_clone", {}))
                 out["resources"] = dump(await s.list_resources())
                 out["resource"] = dump(await s.read_resource("sagedev://logs/backend"))
                 await s.send_ping()
@@ -67,7 +74,7 @@ import SageSystem
 
         let tools = out["tools"]?["tools"]?.array ?? []
         let names = Set(tools.compactMap { $0["name"]?.string })
-        #expect(names.isSuperset(of: ["status", "logs", "restart", "reset_db", "wait", "env"]), "\(names)")
+        #expect(names.isSuperset(of: ["status", "logs", "restart", "reset_db", "wait", "env", "db_clone", "db_drop_clone"]), "\(names)")
         #expect(tools.allSatisfy { $0["inputSchema"]?["type"]?.string == "object" })
         #expect(tools.first { $0["name"]?.string == "logs" }?["inputSchema"]?["required"]?.array?.contains(.string("service")) == true)
 
@@ -88,6 +95,29 @@ import SageSystem
         #expect(text(out["bad"]).contains("\"service\" is required") && text(out["bad"]).contains("\"tail\" must be an integer"), "\(text(out["bad"]))")
 
         #expect(text(out["env"]).contains("DATABASE_URL=postgres://sage:****@"), "\(text(out["env"]))")
+        // The tool prints what `sagedev env --format json` prints (the same code), redacted.
+        let cliEnv = try p.sagedev(["env", "--format", "json"])
+        #expect(out["env"]?["structuredContent"] == (try? JSONValue.parse(cliEnv.stdoutText)), "\(cliEnv.stdoutText)")
+        let backendEnv = out["env_backend"]?["structuredContent"]
+        #expect(backendEnv?["PORT"]?.string == String(p.ports.backend), "\(text(out["env_backend"]))")
+        #expect(backendEnv?["DATABASE_URL"]?.string?.contains(":****@") == true)
+        #expect(out["env_unknown"]?["isError"]?.bool == true)
+        #expect(text(out["env_unknown"]).contains("unknown service \"nope\""), "\(text(out["env_unknown"]))")
+
+        // db_clone makes a database a test run can use at once; db_drop_clone removes it; failures are results.
+        #expect(out["clone"]?["isError"]?.bool == false, "\(text(out["clone"]))")
+        let database = try #require(out["clone"]?["structuredContent"]?["database"]?.string)
+        #expect(out["clone"]?["structuredContent"]?["url"]?.string?.contains(":****@") == true, "\(text(out["clone"]))")
+        #expect(text(out["clone"]).contains(database))
+        #expect(out["clone_bad"]?["isError"]?.bool == true)
+        #expect(text(out["clone_bad"]).contains("invalid clone name"), "\(text(out["clone_bad"]))")
+        #expect(out["drop"]?["isError"]?.bool == false, "\(text(out["drop"]))")
+        #expect(out["drop_missing"]?["isError"]?.bool == true, "\(text(out["drop_missing"]))")
+        #expect(out["drop_neither"]?["isError"]?.bool == true)
+        let gone = try Subprocess.run([try Repo.tool("psql"), "-h", "127.0.0.1", "-p", String(p.ports.postgres), "-U", "sage", "-d", "sage",
+                                       "-tAc", "SELECT count(*) FROM pg_database WHERE datname = '\(database)'"],
+                                      environment: ["PGPASSWORD": p.postgresPassword, "PATH": "/usr/bin:/bin"], deadline: .after(seconds: 20))
+        #expect(gone.stdoutText == "0\n", "\(gone.stdoutText) \(gone.stderrText)")
         #expect((out["resources"]?["resources"]?.array ?? []).contains { $0["uri"]?.string == "sagedev://logs/backend" })
         let resourceText = out["resource"]?["contents"]?.array?.first?["text"]?.string ?? ""
         #expect(resourceText.contains("listening on"))

@@ -5,7 +5,7 @@ import SageWire
 @Suite struct EnvCommandTests {
     @Test func dotenvValuesReadBackAsWritten() {
         let values = ["plain": "postgres://u:p@127.0.0.1:5442/db", "spaced": "a b", "quote": "it's $HOME", "dollar": "p$ss"]
-        let text = values.sorted { $0.key < $1.key }.map { "\($0.key.uppercased())=\(EnvCommand.dotenvQuoted($0.value))" }.joined(separator: "\n")
+        let text = values.sorted { $0.key < $1.key }.map { "\($0.key.uppercased())=\(DotEnv.quote($0.value))" }.joined(separator: "\n")
         let doc = DotEnv.parse(text, environment: ["HOME": "/root"])
         for (k, v) in values { #expect(doc.values[k.uppercased()] == v, "\(k): \(text)") }
     }

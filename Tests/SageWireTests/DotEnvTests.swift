@@ -1,5 +1,6 @@
 import Testing
 @testable import SageWire
+import SageFuzz
 
 /// `.env` parsing with Docker Compose v2's rules. The expectations were taken from `docker compose config`
 /// (Compose 2.26) on the same files; IntegrationTests/ComposeConfigTests checks the same cases against the
@@ -240,5 +241,27 @@ struct InterpolationTests {
         #expect(e("\\01234") == "S4")
         #expect(e("trailing\\") == "trailing\\")
         #expect(e("\\x41") == "\\x41")
+    }
+
+    // MARK: writing values back
+
+    /// `DotEnv.quote` is the one way sagedev writes a value (`env`, `init`, `env.example`): whatever the value, the
+    /// parser gives it back unchanged. Random values over the characters that matter, from a fixed seed.
+    @Test func quotedValuesReadBackUnchanged() {
+        let alphabet: [Character] = ["a", "Z", "0", " ", "\t", "\n", "\r", "$", "{", "}", "#", "'", "\"", "\\", "=", ":", "/", "@", "ü", "%"]
+        var r = SeededRandom(seed: 7)
+        for i in 0..<3000 {
+            let v = String((0..<Int(r.next() % 12)).map { _ in alphabet[Int(r.next() % UInt64(alphabet.count))] })
+            let text = "K=\(DotEnv.quote(v))\nNEXT=1\n"
+            let doc = DotEnv.parse(text)
+            #expect(doc.values["K"] == v && doc.values["NEXT"] == "1", "case \(i): \(v.debugDescription) written as \(DotEnv.quote(v).debugDescription)")
+            if doc.values["K"] != v { break }
+        }
+    }
+
+    @Test func plainValuesAreWrittenBare() {
+        #expect(DotEnv.quote("postgres://u:p@127.0.0.1:5432/db") == "postgres://u:p@127.0.0.1:5432/db")
+        #expect(DotEnv.quote("") == "")
+        #expect(DotEnv.quote("$PORT") == "'$PORT'")
     }
 }

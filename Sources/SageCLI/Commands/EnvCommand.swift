@@ -1,5 +1,6 @@
 import Foundation
 import SageCore
+import SageWire
 import SageSystem
 
 struct EnvCommand: Command {
@@ -8,11 +9,13 @@ struct EnvCommand: Command {
     static let options = [
         OptionSpec("--format", value: "FORMAT", help: "dotenv (default), json or shell (export lines)."),
         OptionSpec("--show-secrets", help: "Print passwords instead of ****."),
+        OptionSpec("--service", value: "NAME", help: "Print the whole environment this service is started with instead."),
     ]
     static let discussion = "The values are those of this checkout's port slot, as its services get them. For scripts and test runners: eval \"$(sagedev env --format shell --show-secrets)\"."
     enum Format: String, CaseIterable { case dotenv, json, shell }
     let format: Format
     let showSecrets: Bool
+    let service: String?
 
     init(parsing p: ParsedArguments) throws {
         try p.rejectArguments()
@@ -22,13 +25,23 @@ struct EnvCommand: Command {
         }
         self.format = format
         showSecrets = p.has("--show-secrets")
+        service = p.value("--service")
     }
 
     func run(_ context: CommandContext) throws -> Int32 {
         let paths = Project.paths(context)
         let config = try loadPlacedConfig(context, paths, quiet: true)
-        var values = config.connectionEnvironment()
-        if !showSecrets { for (k, v) in values { values[k] = redactingURLPassword(v) } }
+        var values: [String: String]
+        if let service {
+            let id = ServiceID(service)
+            guard config.services.serviceIDs.contains(id) else {
+                throw CLIError.usage("--service: unknown service \"\(service)\"; the services are \(config.services.serviceIDs.map(\.rawValue).joined(separator: ", "))")
+            }
+            values = showSecrets ? config.serviceEnvironment(id) : config.redactedServiceEnvironment(id)
+        } else {
+            values = config.connectionEnvironment()
+            if !showSecrets { for (k, v) in values { values[k] = redactingURLPassword(v) } }
+        }
         let keys = values.keys.sorted()
         let out = context.output
         switch format {
@@ -36,32 +49,13 @@ struct EnvCommand: Command {
             let data = try JSONSerialization.data(withJSONObject: values, options: [.sortedKeys, .withoutEscapingSlashes])
             out.line(String(decoding: data, as: UTF8.self))
         case .dotenv:
-            for k in keys { out.line("\(k)=\(Self.dotenvQuoted(values[k]!))") }
+            for k in keys { out.line("\(k)=\(DotEnv.quote(values[k]!))") }
         case .shell:
             for k in keys { out.line("export \(k)=\(Self.shellQuoted(values[k]!))") }
         }
         return ExitCode.success
     }
 
-    /// Unquoted when plain, else single-quoted (literal under Compose's rules), else double-quoted with escapes.
-    static func dotenvQuoted(_ v: String) -> String {
-        let plain = v.unicodeScalars.allSatisfy { c in
-            ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || "-_./:@%+,=*".unicodeScalars.contains(c)
-        }
-        if plain { return v }
-        if !v.contains("'") && !v.contains("\n") { return "'\(v)'" }
-        var s = "\""
-        for c in v {
-            switch c {
-            case "\\": s += "\\\\"
-            case "\"": s += "\\\""
-            case "\n": s += "\\n"
-            case "$": s += "$$"
-            default: s.append(c)
-            }
-        }
-        return s + "\""
-    }
 
     /// POSIX shell single quotes ('\'' for a quote).
     static func shellQuoted(_ v: String) -> String {

@@ -8,7 +8,7 @@ import SageSystem
 /// as the CLI command it stands for, in this process, and answers with what that command prints.
 struct MCPCommand: Command {
     static let name = "mcp"
-    static let summary = "Serve the Model Context Protocol over stdio (tools: status, logs, restart, reset_db, wait, env; each service's log as a resource)."
+    static let summary = "Serve the Model Context Protocol over stdio (tools: status, logs, restart, reset_db, wait, env, db_clone, db_drop_clone; each service's log as a resource)."
     static let options: [OptionSpec] = []
     static let discussion = "Register it with an MCP client as the command 'sagedev mcp' run in the project directory. Lines over 1 MiB are refused with a JSON-RPC error; the server ends at the end of its input."
     /// The longest line read; a longer one is answered with an error and skipped.
@@ -55,7 +55,7 @@ struct MCPTools: Sendable {
         refreshSecrets()
     }
 
-    static let instructions = "Tools for the project's local stack (PostgreSQL, Valkey, backend, frontend and any extra services): status reports every service; logs reads a service's log; restart and reset_db change the stack (starting it when it is stopped); wait probes URLs until ready; env shows what each service sees, with secrets as ****."
+    static let instructions = "Tools for the project's local stack (PostgreSQL, Valkey, backend, frontend and any extra services): status reports every service; logs reads a service's log; restart and reset_db change the stack (starting it when it is stopped); wait probes URLs until ready; env shows the connection values (or one service's environment), with secrets as ****; db_clone makes a fresh database from the template for a test run, and db_drop_clone drops it."
 
     var all: [MCPTool] {
         [
@@ -85,11 +85,22 @@ struct MCPTools: Sendable {
                         "targets": ["type": "array", "items": ["type": "string"], "description": "URLs to wait for."],
                         "timeout": ["type": "number", "minimum": .double(0.1), "maximum": 3600, "description": "Seconds (default 30)."],
                     ]]) { wait($0) },
-            MCPTool(name: "env", title: "Service environment",
-                    description: "What each service sees of the configuration (its environment for apps), with passwords and other secrets as ****.",
+            MCPTool(name: "env", title: "Connection values",
+                    description: "This checkout's connection values as `sagedev env` prints them (every service's URL and port, the compose project name), or with `service` the whole environment that service is started with. Passwords and other secrets are ****.",
                     inputSchema: ["type": "object", "additionalProperties": false, "properties": [
-                        "service": ["type": "string", "description": "One service; all when absent."],
+                        "service": ["type": "string", "description": "One service's whole environment instead."],
                     ]]) { env($0) },
+            MCPTool(name: "db_clone", title: "Clone the database",
+                    description: "Makes a new database from the migrated and seeded template (a ready copy: milliseconds), for one test run or test worker, and reports its name and URL. The URL's password is ****: it is DATABASE_URL's (`sagedev env --show-secrets` in a shell prints it). Starts the stack when it is stopped.",
+                    inputSchema: ["type": "object", "additionalProperties": false, "properties": [
+                        "name": ["type": "string", "description": "Lower-case letters, digits, '-' and '_', starting with a letter or digit (default: a new number)."],
+                    ]]) { dbClone($0) },
+            MCPTool(name: "db_drop_clone", title: "Drop a database clone",
+                    description: "Drops one clone made by db_clone, or every clone with all.",
+                    inputSchema: ["type": "object", "additionalProperties": false, "properties": [
+                        "name": ["type": "string", "description": "The clone's name, as db_clone reported it."],
+                        "all": ["type": "boolean", "description": "Drop every clone."],
+                    ]]) { dbDropClone($0) },
         ]
     }
 
@@ -183,35 +194,32 @@ struct MCPTools: Sendable {
         return result(cli(["wait", "--timeout", String(timeout)] + targets))
     }
 
+    /// `sagedev env --format json [--service NAME]`: the same values, redacted (no --show-secrets here, ever).
     func env(_ a: JSONValue) -> MCPToolResult {
-        // The ports of this checkout's slot, as its services get them.
-        let placement = Placement.remembered(directory: paths.root, store: InstanceStore.forUser(environment: context.environment))
-        let report = ConfigLoader.check(projectDirectory: paths.root, environment: context.environment, placement: placement)
-        guard let config = report.config else {
-            let error = ConfigError(report.fileProblem ?? .invalid, issues: report.issues)
-            return MCPToolResult(text: ([error.message] + error.errors.map(\.description)).joined(separator: "\n"), isError: true)
+        refreshSecrets()
+        let c = cli(["env", "--format", "json"] + (a["service"]?.string.map { ["--service", $0] } ?? []))
+        guard c.code == 0, let doc = JSONValue.parse(Array(c.out.utf8)), case .object(let values) = doc else { return result(c) }
+        let text = values.keys.sorted().map { "\($0)=\(values[$0]?.string ?? "")" }.joined(separator: "\n")
+        return MCPToolResult(text: text, structured: doc)
+    }
+
+    func dbClone(_ a: JSONValue) -> MCPToolResult {
+        let (started, failure) = ensureRunning()
+        if let failure { return failure }
+        let c = cli(["db", "clone"] + (a["name"]?.string.map { [$0] } ?? []) + ["--json"])
+        guard c.code == 0, let doc = JSONValue.parse(Array(c.out.utf8)) else { return result(c) }
+        var text = "Clone \(doc["name"]?.string ?? "") (database \(doc["database"]?.string ?? "")) made in \(doc["totalMs"]?.number.map { "\($0)" } ?? "?") ms: \(scrub(doc["url"]?.string ?? ""))"
+        if let started { text = "The stack was stopped; started it.\n" + started.text + "\n" + text }
+        return MCPToolResult(text: text, structured: doc)
+    }
+
+    func dbDropClone(_ a: JSONValue) -> MCPToolResult {
+        let all = a["all"]?.bool == true
+        let name = a["name"]?.string
+        guard all != (name != nil) else {
+            return MCPToolResult(text: "db_drop_clone: give \"name\" (a clone's name) or \"all\": true, not \(all ? "both" : "neither")", isError: true)
         }
-        refreshSecrets(config)
-        var ids = config.services.serviceIDs
-        if let one = a["service"]?.string {
-            guard ids.contains(ServiceID(one)) else {
-                return MCPToolResult(text: "env: unknown service \"\(one)\"; the services are \(ids.map(\.rawValue).joined(separator: ", "))", isError: true)
-            }
-            ids = [ServiceID(one)]
-        }
-        var all: [String: JSONValue] = [:]
-        var text: [String] = []
-        for id in ids {
-            let env = config.serviceEnvironment(id)
-            var shown: [String: JSONValue] = [:]
-            for k in env.keys.sorted() {
-                let v = MCPTools.isSecretKey(k) && !(env[k] ?? "").isEmpty ? "****" : scrub(env[k] ?? "")
-                shown[k] = .string(v)
-                text.append("\(id.rawValue) \(k)=\(v)")
-            }
-            all[id.rawValue] = .object(shown)
-        }
-        return MCPToolResult(text: text.joined(separator: "\n"), structured: ["services": .object(all)])
+        return result(cli(["db", "drop-clone"] + (all ? ["--all"] : [name!])))
     }
 
     // MARK: resources
@@ -233,15 +241,10 @@ struct MCPTools: Sendable {
 
     // MARK: secrets
 
-    static func isSecretKey(_ k: String) -> Bool {
-        let u = k.uppercased()
-        return ["PASSWORD", "SECRET", "TOKEN", "PRIVATE", "CREDENTIAL", "API_KEY", "APIKEY"].contains { u.contains($0) } || u == "PASSWORD"
-    }
-
     func refreshSecrets(_ known: Config? = nil) {
         guard let c = known ?? ConfigLoader.check(projectDirectory: paths.root, environment: context.environment).config else { return }
         var values = [c.postgres.password, c.valkey.password]
-        for (k, v) in c.values where MCPTools.isSecretKey(k) { values.append(v) }
+        for (k, v) in c.values where looksSecret(k) { values.append(v) }
         // As the URLs carry them (percent-encoded), and as a stricter encoder would write them.
         values += values.map(percentEncode) + values.map { $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0 }
         let list = Set(values.filter { !$0.isEmpty }).sorted { $0.count > $1.count }

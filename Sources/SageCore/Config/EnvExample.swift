@@ -1,3 +1,4 @@
+import SageWire
 
 /// `env.example` and the README's configuration table, both generated from `ConfigKey.all`.
 /// A test keeps the committed `env.example` byte-for-byte equal to `EnvExample.render()`.
@@ -44,31 +45,6 @@ public enum EnvExample {
         return out
     }
 
-    /// A value written so that Compose's `.env` parser reads it back unchanged.
-    public static func quote(_ v: String) -> String {
-        if v.isEmpty { return "" }
-        let scalars = Array(v.unicodeScalars)
-        let plain = scalars.allSatisfy { c in
-            !(c.properties.isWhitespace || c == "$" || c == "#" || c == "\"" || c == "'" || c == "\\" || c.value < 0x20)
-        }
-        if plain { return v }
-        let needsEscapes = scalars.contains { $0 == "\"" || $0 == "\\" || $0 == "$" || $0.value < 0x20 }
-        if !needsEscapes { return "\"" + v + "\"" }
-        if !scalars.contains(where: { $0 == "'" || $0 == "\\" }) && !scalars.contains(where: { $0.value < 0x20 && $0 != "\t" }) {
-            return "'" + v + "'"
-        }
-        var out = "\""
-        for c in scalars {
-            switch c {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "$": out += "\\$"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out + "\""
-    }
+    /// A value written so that Compose's `.env` parser (and sagedev's) reads it back unchanged.
+    public static func quote(_ v: String) -> String { DotEnv.quote(v) }
 }

@@ -124,10 +124,6 @@ public struct InitFiles: Sendable, Equatable {
         return nil
     }
 
-    static func looksSecret(_ key: String) -> Bool {
-        ["PASSWORD", "SECRET", "TOKEN", "_KEY"].contains { key.uppercased().contains($0) }
-    }
-
     static func render(_ header: String, _ sections: [Section], example: Bool) -> String {
         var out = header + "\n"
         for section in sections where !section.entries.isEmpty {
@@ -148,27 +144,7 @@ public struct InitFiles: Sendable, Equatable {
         return out
     }
 
-    /// A value written so that the .env reader gives it back unchanged: bare when safe, else single quotes (no
-    /// interpolation, so `$PORT` stays for the shell), else double quotes with escapes.
-    public static func quote(_ value: String) -> String {
-        let safe = value.unicodeScalars.allSatisfy { c in
-            (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || "_-./:@,+=".unicodeScalars.contains(c)
-        }
-        if safe { return value }
-        if !value.contains("$") && !value.contains("'") && !value.contains("\\") && !value.contains("\"") { return "\"\(value)\"" }
-        if !value.contains("'") && !value.contains("\n") { return "'\(value)'" }
-        var out = "\""
-        for c in value {
-            switch c {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "$": out += "$$"
-            case "\n": out += "\\n"
-            default: out.append(c)
-            }
-        }
-        return out + "\""
-    }
+    public static func quote(_ value: String) -> String { DotEnv.quote(value) }
 
     /// Random letters and digits: safe in a connection URL, so the compose runtime accepts them too.
     public static func randomPassword(length: Int = 32) -> String {

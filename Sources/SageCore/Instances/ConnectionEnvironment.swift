@@ -13,6 +13,22 @@ extension Config {
     }
 }
 
+/// Whether a key's value is a secret by its name (`*_PASSWORD`, `*_SECRET`, `*_TOKEN`, `*_API_KEY`, …): what
+/// `sagedev env`, `init` and the MCP server never show.
+public func looksSecret(_ key: String) -> Bool {
+    let u = key.uppercased()
+    return ["PASSWORD", "SECRET", "TOKEN", "PRIVATE", "CREDENTIAL", "_KEY", "APIKEY"].contains { u.contains($0) }
+}
+
+/// A service's environment as people may see it: secret keys as ****, passwords out of URLs.
+extension Config {
+    public func redactedServiceEnvironment(_ id: ServiceID) -> [String: String] {
+        var env = serviceEnvironment(id)
+        for (k, v) in env { env[k] = looksSecret(k) && !v.isEmpty ? "****" : redactingURLPassword(v) }
+        return env
+    }
+}
+
 /// Passwords out of URLs: `scheme://user:secret@host` → `scheme://user:****@host` (and `scheme://:secret@…`).
 public func redactingURLPassword(_ value: String) -> String {
     guard let scheme = value.range(of: "://") else { return value }

@@ -14,6 +14,36 @@
 /// Compose stops at the first error; this parser records it with its line and column and carries on at
 /// the next statement, so that every problem in a file is reported at once. Messages never repeat a value.
 public enum DotEnv {
+    /// A value written so that this parser, and Compose's, read it back unchanged: bare when nothing in it is
+    /// special, else double quotes when nothing needs escaping, else single quotes (literal: `$PORT` stays as
+    /// written), else double quotes with escapes.
+    public static func quote(_ v: String) -> String {
+        if v.isEmpty { return "" }
+        let scalars = Array(v.unicodeScalars)
+        let plain = scalars.allSatisfy { c in
+            !(c.properties.isWhitespace || c == "$" || c == "#" || c == "\"" || c == "'" || c == "\\" || c.value < 0x20)
+        }
+        if plain { return v }
+        let needsEscapes = scalars.contains { $0 == "\"" || $0 == "\\" || $0 == "$" || $0.value < 0x20 }
+        if !needsEscapes { return "\"" + v + "\"" }
+        if !scalars.contains(where: { $0 == "'" || $0 == "\\" }) && !scalars.contains(where: { $0.value < 0x20 && $0 != "\t" }) {
+            return "'" + v + "'"
+        }
+        var out = "\""
+        for c in scalars {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "$": out += "\\$"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out + "\""
+    }
+
     /// One assignment, in file order (a key assigned twice appears twice; the later one wins).
     public struct Entry: Sendable, Equatable {
         public enum Form: Sendable, Equatable { case unquoted, singleQuoted, doubleQuoted, inherited }
