@@ -130,7 +130,11 @@ public enum Stack {
                 return nil
             }
             switch start {
-            case true?: database.recoverInBackground(); database.activity.end()
+            case true?:
+                // The database step that postgres's health just started recovers first thing; a second recovery
+                // beside it would only hold its lock (and the apps' start) for a few ms.
+                if engine.machineSnapshot.jobs[.database]?.state != .running { database.recoverInBackground() }
+                database.activity.end()
             case false?: database.activity.begin()
             case nil: break
             }

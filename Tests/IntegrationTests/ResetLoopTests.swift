@@ -36,9 +36,10 @@ private func readyCopies(_ status: [String: Any], _ p: TestProject) -> [String: 
 /// end to end through the real binary, daemon, PostgreSQL 18 and Valkey 8.
 @Suite(.serialized) struct ResetLoopTests {
     @Test func resetKeepsTheAppsRunningAndServesTheSeed() throws {
-        let p = try TestProject()
+        let p = try TestProject(worker: true)
         try up(p)
         let backend = try #require(p.pidRecord("backend")?.pid)
+        let worker = try #require(p.pidRecord("worker")?.pid)
         let restartsBefore = p.service(try p.status(), "backend")["restarts"] as? Int
         _ = try value(p, "INSERT INTO users (email, name) VALUES ('stray@example.com', 'Stray')")
 
@@ -48,27 +49,39 @@ private func readyCopies(_ status: [String: Any], _ p: TestProject) -> [String: 
             #expect(r.stdoutText.contains(step), "missing \(step): \(r.stdoutText)")
         }
         #expect(!r.stdoutText.contains("stop apps"), "\(r.stdoutText)")
+        #expect(r.stdoutText.contains("worker"), "the worker is named among the apps kept running: \(r.stdoutText)")
         #expect(p.pidRecord("backend")?.pid == backend, "the backend was restarted")
+        #expect(p.pidRecord("worker")?.pid == worker, "the worker was restarted")
+        // The real clients' pools reconnect on their next query: the backend serves the seeded chats, and the
+        // worker writes a job's row into the new database.
+        #expect(waitUntil(.after(seconds: 10)) { RealAppTests.chats(p)?.status == 200 && RealAppTests.chats(p)?.body.contains("Bernoulli numbers") == true },
+                "\(RealAppTests.chats(p).map { "\($0.status) \($0.body)" } ?? "no answer")")
+        let chat = try value(p, "SELECT id FROM chats WHERE title = 'Compiler ideas'")
+        _ = try RealAppTests.valkeyCLI(p, ["LPUSH", "sage:jobs", "{\"chatId\": \(chat), \"content\": \"after the reset\"}"])
+        #expect(waitUntil(.after(seconds: 10)) { (try? value(p, "SELECT count(*) FROM messages WHERE content = 'after the reset'")) == "1" },
+                "\(FileDescriptor.readText(p.root + "/.sagedev/logs/worker.log")?.suffix(1500) ?? "")")
         let after = try p.status()
         #expect(p.service(after, "backend")["state"] as? String == "healthy")
         #expect(p.service(after, "backend")["restarts"] as? Int == restartsBefore)
         #expect(try value(p, "SELECT count(*) FROM users WHERE email = 'stray@example.com'") == "0")
         #expect(try value(p, "SELECT count(*) FROM users") == "3")
-        #expect(try value(p, "SELECT count(*) FROM messages") == "5")
+        #expect(try value(p, "SELECT count(*) FROM messages WHERE content <> 'after the reset'") == "5")
         // The old database is dropped in the background.
         #expect(waitUntil(.after(seconds: 60)) { (try? leftovers(p)) == "" }, "\((try? leftovers(p)) ?? "")")
     }
 
     @Test func restartAppsStopsAndStartsTheServicesThatUseTheDatabase() throws {
-        let p = try TestProject()
+        let p = try TestProject(worker: true)
         try up(p)
         let backend = try #require(p.pidRecord("backend")?.pid)
+        let worker = try #require(p.pidRecord("worker")?.pid)
         let frontend = try #require(p.pidRecord("frontend")?.pid)
         let r = try p.sagedev(["reset-db", "--yes", "--restart-apps"])
         #expect(r.status == .exited(0), "\(r.stdoutText)\n\(r.stderrText)")
-        #expect(r.stdoutText.contains("stop apps") && r.stdoutText.contains("stopped backend"), "\(r.stdoutText)")
-        #expect(r.stdoutText.contains("start apps") && r.stdoutText.contains("backend healthy"), "\(r.stdoutText)")
+        #expect(r.stdoutText.contains("stop apps") && r.stdoutText.contains("stopped backend, worker"), "\(r.stdoutText)")
+        #expect(r.stdoutText.contains("start apps") && r.stdoutText.contains("backend, worker healthy"), "\(r.stdoutText)")
         #expect(p.pidRecord("backend")?.pid != backend, "the backend was not restarted")
+        #expect(p.pidRecord("worker")?.pid != worker, "the worker was not restarted")
         // The frontend holds no database connection of its own: it keeps running.
         #expect(p.pidRecord("frontend")?.pid == frontend)
         #expect(p.service(try p.status(), "backend")["state"] as? String == "healthy")
@@ -94,7 +107,7 @@ private func readyCopies(_ status: [String: Any], _ p: TestProject) -> [String: 
             let stray = try value(p, "SELECT count(*) FROM users WHERE email = 'stray-\(step)@example.com'")
             let swapped = ["swap", "flush-cache", "drop-old"].contains(step)
             #expect(stray == (swapped ? "0" : "1"), "\(step): the database is neither the old nor the new one")
-            #expect(try value(p, "SELECT count(*) FROM messages") == "5")
+            #expect(try value(p, "SELECT count(*) FROM messages WHERE content <> 'after the reset'") == "5")
             #expect(p.service(try p.status(), "backend")["state"] as? String == "healthy")
             #expect(try p.sagedev(["down"]).status == .exited(0))
         }
@@ -118,7 +131,7 @@ private func readyCopies(_ status: [String: Any], _ p: TestProject) -> [String: 
             #expect(["0", "1"].contains(stray))
             if ["take-copy", "block-connections"].contains(step) { #expect(stray == "1", "\(step): not the old database") }
             if ["flush-cache", "drop-old"].contains(step) { #expect(stray == "0", "\(step): not the new database") }
-            #expect(try value(p, "SELECT count(*) FROM messages") == "5")
+            #expect(try value(p, "SELECT count(*) FROM messages WHERE content <> 'after the reset'") == "5")
             #expect(try p.sagedev(["down"]).status == .exited(0))
         }
     }

@@ -80,11 +80,17 @@ public enum InstanceClaims {
     }
 
     static func claim(_ request: ClaimRequest, in registry: inout InstanceRegistry, probe: PortProbe) throws -> Claim {
-        let listening = probe.listeningPorts()
+        // Who listens where is read only when an instance's daemon is gone (/proc/net/tcp lists every socket on
+        // the machine: milliseconds, on the path of every `up`).
+        var listening: Set<Int>?
+        func held(_ port: Int) -> Bool {
+            if listening == nil { listening = probe.listeningPorts() }
+            return listening!.contains(port)
+        }
         var reserved: [Int: InstanceRecord] = [:]
         for i in registry.instances.indices where registry.instances[i].directory != request.directory {
             let r = registry.instances[i]
-            switch r.state(portHeld: { listening.contains($0) }) {
+            switch r.state(portHeld: held) {
             case .running, .starting, .orphaned:
                 for p in r.ports.values { reserved[p] = r }
             case .stopped:

@@ -35,16 +35,25 @@ public enum ListenDiagnosis {
 }
 
 /// Reads /proc for the engine when an app's probe is refused, at most every 500 ms per service (the readiness
-/// probe may be refused every 10 ms while a dev server starts).
+/// probe may be refused every few ms while a dev server starts), and not in a process group's first 500 ms: a dev
+/// server that has not bound yet is starting, and reading every process's descriptors then would only slow it.
 public final class ListenInspector: @unchecked Sendable {
     private let lock = Lock()
     private var last: [ServiceID: (at: UInt64, pgid: Int32, message: String?)] = [:]
+    private var firstRefused: [ServiceID: (at: UInt64, pgid: Int32)] = [:]
     public var minimumIntervalNanoseconds: UInt64 = 500_000_000
+    public var graceNanoseconds: UInt64 = 500_000_000
 
     public init() {}
 
     public func diagnose(_ s: ServiceID, processGroup pgid: Int32, config c: Config) -> String? {
         let now = monotonicNanoseconds()
+        let inGrace: Bool = lock.locked {
+            if let f = firstRefused[s], f.pgid == pgid { return now &- f.at < graceNanoseconds }
+            firstRefused[s] = (now, pgid)
+            return graceNanoseconds > 0
+        }
+        if inGrace { return nil }
         if let l = lock.locked({ last[s] }), l.pgid == pgid, now &- l.at < minimumIntervalNanoseconds { return l.message }
         guard let spec = c.services[s], let app = spec.app, let port = spec.port else { return nil }
         let rule = DevServerAdapter.detect(app, projectDirectory: c.projectDirectory).rule
