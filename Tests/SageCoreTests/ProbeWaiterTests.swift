@@ -28,7 +28,7 @@ private final class ScriptedProbe: Probe, @unchecked Sendable {
         let probe = ScriptedProbe("a", Array(repeating: .notReady("refused"), count: 4) + [.ready("PONG")])
         let settled = Locked<[ProbeReport]>([])
         let started = monotonicNanoseconds()
-        let result = ProbeWaiter().wait(for: [probe], deadline: .after(seconds: 10)) { r in settled.withValue { $0.append(r) } }
+        let result = ProbeWaiter(schedule: ProbeSchedule(initialIntervalMilliseconds: 10)).wait(for: [probe], deadline: .after(seconds: 10)) { r in settled.withValue { $0.append(r) } }
         let took = millisecondsSince(started)
         #expect(result.allReady && !result.timedOut && result.fatal == nil)
         #expect(result.reports[0].attempts == 5)
@@ -56,7 +56,7 @@ private final class ScriptedProbe: Probe, @unchecked Sendable {
     @Test func timeoutReportsTheLastReasonWithoutSpinning() {
         let probe = ScriptedProbe("never", [.notReady("connection refused")])
         let started = monotonicNanoseconds()
-        let result = ProbeWaiter().wait(for: [probe], deadline: .after(milliseconds: 300))
+        let result = ProbeWaiter(schedule: ProbeSchedule(initialIntervalMilliseconds: 10)).wait(for: [probe], deadline: .after(milliseconds: 300))
         let took = millisecondsSince(started)
         #expect(result.timedOut)
         #expect(took >= 295 && took < 1500, "took \(took) ms")

@@ -258,7 +258,12 @@ public final class ClusterAdmin: @unchecked Sendable {
                 continue
             } catch let e as PostgresError where e.kind == .server && fileCopyMethod == "clone" && e.sqlState != "55006" && e.sqlState != "42P04" && e.sqlState != "3D000" {
                 // Cloning is not possible on this filesystem: copy the files instead, and keep doing so on this session.
-                _ = try connection.run("SET file_copy_method = copy", .clone, "switching file_copy_method to copy")
+                do {
+                    _ = try connection.run("SET file_copy_method = copy", .clone, "switching file_copy_method to copy")
+                } catch {
+                    // The session did not survive the failure: what failed is the copy, not the switch.
+                    throw DatabaseError(.clone, "copying database \(source) to \(target) failed: \(e.message)\(e.sqlState.map { " (SQLSTATE \($0))" } ?? "")", sqlState: e.sqlState, hint: e.hint)
+                }
                 fileCopyMethod = "copy"
                 _ = try connection.run(sql, .clone, "copying database \(source) to \(target) (after cloning failed: \(e.message))",
                                        deadline: .after(seconds: 600))

@@ -6,11 +6,14 @@ import SageSystem
 /// a reset never looks like a postgres failure (and never gets postgres restarted).
 public final class DatabaseActivity: Sendable {
     private let count = Locked(0)
+    private let ended = Locked(0)
     public init() {}
 
     public var isBusy: Bool { count.current > 0 }
+    /// How many operations have ended: what they changed (ready copies, clones) is read again after one.
+    public var completed: Int { ended.current }
     func begin() { count.withValue { $0 += 1 } }
-    func end() { count.withValue { $0 = max(0, $0 - 1) } }
+    func end() { count.withValue { $0 = max(0, $0 - 1) }; ended.withValue { $0 += 1 } }
 
     /// The engine's probe for a service: postgres's switches to the maintenance database while an operation runs.
     public func probe(_ s: ServiceID, _ c: Config, normal: any Probe) -> any Probe {

@@ -14,6 +14,8 @@ final class ReadyCopies: @unchecked Sendable {
     let templateAccess = DispatchQueue(label: "sagedev.database.template", attributes: .concurrent)
     private let refillQueue = DispatchQueue(label: "sagedev.database.refill", qos: .background)
     private let requested = Locked(false)
+    /// Refills carried out so far (status reads the ready copies again after one).
+    let refills = Locked(0)
     /// Why the last refill stopped short (no room on disk, a failed copy), for `status` and the reset's output.
     let problem = Locked<String?>(nil)
 
@@ -68,6 +70,7 @@ final class ReadyCopies: @unchecked Sendable {
         refillQueue.async { [self] in
             requested.withValue { $0 = false }
             work()
+            refills.withValue { $0 &+= 1 }
         }
     }
 

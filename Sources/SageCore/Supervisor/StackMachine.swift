@@ -4,7 +4,7 @@ public struct StackPolicy: Sendable, Equatable {
     public var liveness = LivenessPolicy()
     /// Readiness polls: every 3 ms at first (a refused connect costs microseconds; up waits on three starts in a
     /// row), backing off gently to 250 ms by 5 s.
-    public var schedule = ProbeSchedule(initialIntervalMilliseconds: 3)
+    public var schedule = ProbeSchedule()
     /// How long a self-reloading server (or a start after a change) may take to come back before it counts as crashed.
     public var reloadTimeoutSeconds = 5.0
     /// With no restart observed this long after a change, the dev server missed it (Node's --watch, for one, stops

@@ -72,7 +72,16 @@ public struct IgnoreRules: Sendable, Equatable {
         if patterns.isEmpty { return false }
         let path = Array(IgnoreRules.needsCleaning(relativePath) ? IgnoreRules.clean(relativePath).utf8 : relativePath.utf8)
         if path.isEmpty { return false }
-        return path.withUnsafeBufferPointer { isExcluded(bytes: $0) }
+        var steps = 0
+        return path.withUnsafeBufferPointer { isExcluded(bytes: $0, steps: &steps) }
+    }
+
+    /// `isExcluded`, and how many matching steps it took (a test bounds the work on adversarial patterns).
+    func exclusionWork(_ relativePath: String) -> (excluded: Bool, steps: Int) {
+        var steps = 0
+        let path = Array(IgnoreRules.clean(relativePath).utf8)
+        let excluded = path.withUnsafeBufferPointer { isExcluded(bytes: $0, steps: &steps) }
+        return (excluded, steps)
     }
 
     /// Whether the watcher may skip a directory without looking inside: it is excluded, and no `!` pattern
@@ -85,12 +94,12 @@ public struct IgnoreRules: Sendable, Equatable {
         return true
     }
 
-    private func isExcluded(bytes path: UnsafeBufferPointer<UInt8>) -> Bool {
+    private func isExcluded(bytes path: UnsafeBufferPointer<UInt8>, steps: inout Int) -> Bool {
         var matched = false
         for pattern in patterns {
             // An include pattern cannot change an excluded path, nor an exclusion an included one.
             if pattern.isNegation != matched { continue }
-            if IgnoreRules.matchesPathOrParent(pattern.shape, path) { matched = !pattern.isNegation }
+            if IgnoreRules.matchesPathOrParent(pattern.shape, path, steps: &steps) { matched = !pattern.isNegation }
         }
         return matched
     }
@@ -220,7 +229,7 @@ public struct IgnoreRules: Sendable, Equatable {
     private static let slash = UInt8(ascii: "/")
 
     /// Docker's MatchesOrParentMatches for one pattern: the path itself, or any of its parent directories.
-    private static func matchesPathOrParent(_ shape: Shape, _ path: UnsafeBufferPointer<UInt8>) -> Bool {
+    private static func matchesPathOrParent(_ shape: Shape, _ path: UnsafeBufferPointer<UInt8>, steps: inout Int) -> Bool {
         switch shape {
         case .exact(let literal):
             guard path.count >= literal.count else { return false }
@@ -241,10 +250,10 @@ public struct IgnoreRules: Sendable, Equatable {
             return false
         case .general(let tokens, let memoize):
             var memo = [UInt8]()
-            if matches(tokens, path, count: path.count, memoize: memoize, memo: &memo) { return true }
+            if matches(tokens, path, count: path.count, memoize: memoize, memo: &memo, steps: &steps) { return true }
             for end in 0..<path.count where path[end] == slash {
                 memo.removeAll(keepingCapacity: true)
-                if matches(tokens, path, count: end, memoize: memoize, memo: &memo) { return true }
+                if matches(tokens, path, count: end, memoize: memoize, memo: &memo, steps: &steps) { return true }
             }
             return false
         }
@@ -253,8 +262,9 @@ public struct IgnoreRules: Sendable, Equatable {
     /// Whether the first `count` bytes of `s` match all of `tokens`. `memo` remembers failed
     /// (token, position) pairs, so patterns with several stars stay polynomial.
     private static func matches(_ tokens: [Token], _ s: UnsafeBufferPointer<UInt8>, count n: Int, memoize: Bool,
-                                memo: inout [UInt8]) -> Bool {
-        func match(_ ti: Int, _ si: Int, _ memo: inout [UInt8]) -> Bool {
+                                memo: inout [UInt8], steps: inout Int) -> Bool {
+        func match(_ ti: Int, _ si: Int, _ memo: inout [UInt8], _ steps: inout Int) -> Bool {
+            steps += 1
             var ti = ti, si = si
             // Straight-line tokens need no memo; stars do.
             while ti < tokens.count {
@@ -282,14 +292,14 @@ public struct IgnoreRules: Sendable, Equatable {
                     var k = si
                     if case .anyRun = tokens[ti] {
                         while true {
-                            if match(ti + 1, k, &memo) { return true }
+                            if match(ti + 1, k, &memo, &steps) { return true }
                             if k >= n || s[k] == slash { break }
                             k += scalarLength(s, k, n)
                         }
                     } else {
-                        if match(ti + 1, si, &memo) { return true }
+                        if match(ti + 1, si, &memo, &steps) { return true }
                         while k < n {
-                            if s[k] == slash && match(ti + 1, k + 1, &memo) { return true }
+                            if s[k] == slash && match(ti + 1, k + 1, &memo, &steps) { return true }
                             k += 1
                         }
                     }
@@ -300,7 +310,7 @@ public struct IgnoreRules: Sendable, Equatable {
             }
             return si == n
         }
-        return match(0, 0, &memo)
+        return match(0, 0, &memo, &steps)
     }
 
     private static func scalarLength(_ s: UnsafeBufferPointer<UInt8>, _ i: Int, _ n: Int) -> Int {
@@ -333,7 +343,8 @@ public struct IgnoreRules: Sendable, Equatable {
             guard i < pattern.segments.count else { return false }
             guard let segment = pattern.segments[i] else { return true }  // a ** segment can reach anywhere
             var memo = [UInt8]()
-            let ok = component.withUnsafeBufferPointer { matches(segment, $0, count: $0.count, memoize: true, memo: &memo) }
+            var steps = 0
+            let ok = component.withUnsafeBufferPointer { matches(segment, $0, count: $0.count, memoize: true, memo: &memo, steps: &steps) }
             if !ok { return false }
         }
         return pattern.segments.count > dir.count
