@@ -21,4 +21,25 @@ swift test --skip-build 2>&1 | tee "$log" | grep -vE '^(Test Case|Test Suite|\[|
 status=${PIPESTATUS[0]}
 set -e
 echo "test.sh: the whole output is in $log"
-exit "$status"
+
+# The unit and engine tests again under ThreadSanitizer (a build of its own in .build-tsan; about 2 minutes on
+# 2 cores). A race report fails the run.
+tsan_log=$(mktemp /tmp/sagedev-tsan.XXXXXX.log)
+set +e
+swift build --build-tests --sanitize=thread --scratch-path .build-tsan > "$tsan_log.build" 2>&1
+tsan_status=$?
+if [ "$tsan_status" -eq 0 ]; then
+    TSAN_OPTIONS=halt_on_error=1 swift test --skip-build --sanitize=thread --scratch-path .build-tsan \
+        --filter 'SageCoreTests|SageWireTests|SageSystemTests|SageCLITests' > "$tsan_log" 2>&1
+    tsan_status=$?
+else
+    grep -E 'error:' "$tsan_log.build" | head -20
+fi
+set -e
+if grep -q 'ThreadSanitizer' "$tsan_log"; then
+    grep -B2 -A30 'WARNING: ThreadSanitizer' "$tsan_log" | head -80
+    tsan_status=1
+fi
+echo "test.sh: under ThreadSanitizer: $(grep -E 'Test run with' "$tsan_log" | tail -1) (output: $tsan_log)"
+if [ "$status" -ne 0 ]; then exit "$status"; fi
+exit "$tsan_status"
