@@ -37,6 +37,9 @@ import SageSystem
                 out["drop"] = dump(await s.call_tool("db_drop_clone", {"name": "agent1"}))
                 out["drop_missing"] = dump(await s.call_tool("db_drop_clone", {"name": "agent1"}))
                 out["drop_neither"] = dump(await s.call_tool("db_drop_clone", {}))
+                out["keep"] = dump(await s.call_tool("db_clone", {"name": "kept"}))
+                out["drop_dashes"] = dump(await s.call_tool("db_drop_clone", {"name": "--all"}))
+                out["drop_kept"] = dump(await s.call_tool("db_drop_clone", {"name": "kept"}))
                 out["resources"] = dump(await s.list_resources())
                 out["resource"] = dump(await s.read_resource("sagedev://logs/backend"))
                 await s.send_ping()
@@ -114,6 +117,10 @@ import SageSystem
         #expect(out["drop"]?["isError"]?.bool == false, "\(text(out["drop"]))")
         #expect(out["drop_missing"]?["isError"]?.bool == true, "\(text(out["drop_missing"]))")
         #expect(out["drop_neither"]?["isError"]?.bool == true)
+        // A name that looks like an option is a (bad) name: it does not drop every clone.
+        #expect(out["keep"]?["isError"]?.bool == false, "\(text(out["keep"]))")
+        #expect(out["drop_dashes"]?["isError"]?.bool == true, "\(text(out["drop_dashes"]))")
+        #expect(out["drop_kept"]?["isError"]?.bool == false, "the clone \"kept\" was dropped by the \"--all\" name: \(text(out["drop_kept"]))")
         let gone = try Subprocess.run([try Repo.tool("psql"), "-h", "127.0.0.1", "-p", String(p.ports.postgres), "-U", "sage", "-d", "sage",
                                        "-tAc", "SELECT count(*) FROM pg_database WHERE datname = '\(database)'"],
                                       environment: ["PGPASSWORD": p.postgresPassword, "PATH": "/usr/bin:/bin"], deadline: .after(seconds: 20))

@@ -219,6 +219,9 @@ private func readyCopies(_ status: [String: Any], _ p: TestProject) -> [String: 
         let drop = try p.sagedev(["db", "drop-clone", "--all"])
         #expect(drop.status == .exited(0), "\(drop.stderrText)")
         #expect(try value(p, "SELECT count(*) FROM pg_database WHERE datname LIKE 'sage\\_\\_clone\\_%'", database: "postgres") == "0")
+        // status counts them again after the drop (its figures are at most one 2 s refresh old), not 30 s later.
+        #expect(p.waitForStatus(.after(seconds: 10)) { p.service($0, "postgres")["clones"] as? Int == 0 } != nil,
+                "status still counts the dropped clones: \(p.unmet)")
         #expect(try p.sagedev(["db", "drop-clone"]).status == .exited(64))
     }
 }

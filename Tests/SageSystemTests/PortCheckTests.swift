@@ -35,11 +35,9 @@ private func waitForOwner(_ child: ChildProcess, host: String, port: Int, deadli
 }
 
 @Suite struct PortCheckTests {
-    @Test func namesThisProcessAsOwnerQuickly() throws {
+    @Test func namesThisProcessAsOwner() throws {
         let l = try Listener.tcp(port: 0)
-        let start = monotonicNanoseconds()
         let conflict = try #require(PortCheck.check(host: "127.0.0.1", port: l.port))
-        #expect(millisecondsSince(start) < 500)
         #expect(conflict.port == l.port)
         #expect(conflict.host == "127.0.0.1")
         let me = ProcFS.commandName(pid: getpid())
@@ -94,9 +92,7 @@ private func waitForOwner(_ child: ChildProcess, host: String, port: Int, deadli
         #expect(owner.localAddress == "127.0.0.1")
         #expect(owner.port == port)
         #expect(conflict.description == "port \(port) on 127.0.0.1 is in use by valkey-server (pid \(child.pid))")
-        let start = monotonicNanoseconds()
         #expect(PortCheck.firstConflict([(host: "127.0.0.1", port: try freePort()), (host: "0.0.0.0", port: port)])?.port == port)
-        #expect(millisecondsSince(start) < 1000)
     }
 
     @Test func namesAChildPythonHTTPServer() throws {

@@ -206,8 +206,13 @@ struct MCPTools: Sendable {
     func dbClone(_ a: JSONValue) -> MCPToolResult {
         let (started, failure) = ensureRunning()
         if let failure { return failure }
-        let c = cli(["db", "clone"] + (a["name"]?.string.map { [$0] } ?? []) + ["--json"])
-        guard c.code == 0, let doc = JSONValue.parse(Array(c.out.utf8)) else { return result(c) }
+        refreshSecrets()
+        // `--` first: a name such as "--all" is a name (refused as such), never an option.
+        let c = cli(["db", "clone", "--json"] + (a["name"]?.string.map { ["--", $0] } ?? []))
+        guard c.code == 0, case .object(var fields)? = JSONValue.parse(Array(c.out.utf8)) else { return result(c) }
+        // The URL carries the password for programs; here it is redacted whatever the secret list holds.
+        if let url = fields["url"]?.string { fields["url"] = .string(redactingURLPassword(url)) }
+        let doc = JSONValue.object(fields)
         var text = "Clone \(doc["name"]?.string ?? "") (database \(doc["database"]?.string ?? "")) made in \(doc["totalMs"]?.number.map { "\($0)" } ?? "?") ms: \(scrub(doc["url"]?.string ?? ""))"
         if let started { text = "The stack was stopped; started it.\n" + started.text + "\n" + text }
         return MCPToolResult(text: text, structured: doc)
@@ -219,7 +224,7 @@ struct MCPTools: Sendable {
         guard all != (name != nil) else {
             return MCPToolResult(text: "db_drop_clone: give \"name\" (a clone's name) or \"all\": true, not \(all ? "both" : "neither")", isError: true)
         }
-        return result(cli(["db", "drop-clone"] + (all ? ["--all"] : [name!])))
+        return result(cli(["db", "drop-clone"] + (all ? ["--all"] : ["--", name!])))
     }
 
     // MARK: resources

@@ -17,6 +17,7 @@ extension DatabaseManager {
         let name = name ?? DatabaseManager.generatedCloneName()
         let target = try DatabaseNames.clone(name, for: db)
         let r = StepRecorder("db clone", sink: sink, logs: logs)
+        defer { cloneChanges.withValue { $0 &+= 1 } }
         let admin = try ClusterAdmin.connect(endpoint(c))
         defer { admin.close() }
         if try admin.exists(target) {
@@ -74,6 +75,7 @@ extension DatabaseManager {
         let c = config
         let db = c.postgres.database
         let r = StepRecorder("db drop-clone", sink: sink, logs: logs)
+        defer { cloneChanges.withValue { $0 &+= 1 } }
         let admin = try ClusterAdmin.connect(endpoint(c))
         defer { admin.close() }
         var dropped: [String] = []

@@ -42,6 +42,8 @@ public final class DatabaseManager: @unchecked Sendable {
     let faults: ResetFaults
     let copies: ReadyCopies
     private let fieldsCache = Locked<(at: UInt64, epoch: Int, ready: Int, clones: Int)?>(nil)
+    /// Clones made or dropped (they take no operation lock): status reads the counts again after one.
+    let cloneChanges = Locked(0)
     /// Where the old app databases of swaps are dropped, after the operation that set them aside has finished.
     private let dropQueue = DispatchQueue(label: "sagedev.database.drop", qos: .utility)
     private let postgresPid: @Sendable () -> Int32?
@@ -335,7 +337,7 @@ public final class DatabaseManager: @unchecked Sendable {
     /// Ready copies and clones change only when an operation of this daemon ends (or a person makes databases by
     /// hand): the answer is kept until then, or for 30 s, instead of a new connection every 2 s while idle.
     public func statusFields(deadline: Deadline = .after(seconds: 1)) -> (readyCopies: ReadyCopiesStatus, clones: Int)? {
-        let epoch = activity.completed &+ copies.refills.current
+        let epoch = activity.completed &+ copies.refills.current &+ cloneChanges.current
         let now = monotonicNanoseconds()
         if let k = fieldsCache.current, k.epoch == epoch, now &- k.at < 30_000_000_000, !activity.isBusy {
             return (ReadyCopiesStatus(ready: k.ready, target: copies.target(), problem: copies.problem.current), k.clones)
