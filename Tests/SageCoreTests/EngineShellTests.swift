@@ -32,14 +32,11 @@ struct AlwaysReady: Probe {
 
 /// The shell around the machine, with real queues and timers but a recording runtime and probes that answer at once.
 @Suite struct EngineShellTests {
-    func freePort() throws -> Int {
-        let l = try Listener.tcp(port: 0)
-        defer { l.close() }
-        return l.port
-    }
-
     func makeEngine(logs dir: String) throws -> (Engine, RecordingRuntime) {
-        let ports = try (0..<4).map { _ in try freePort() }
+        // Held open together, so that no two of them can be the same port.
+        let listeners = try (0..<4).map { _ in try Listener.tcp(port: 0) }
+        let ports = listeners.map(\.port)
+        for l in listeners { l.close() }
         let c = try composeTestConfig("POSTGRES_PORT=\(ports[0])\nVALKEY_PORT=\(ports[1])\nBACKEND_PORT=\(ports[2])\nFRONTEND_PORT=\(ports[3])\n")
         let runtime = RecordingRuntime()
         let logs = LogStore(directory: dir)

@@ -30,6 +30,7 @@ struct StackHarness {
     var pendingSpawns: Set<ServiceID> { Set(spawns.keys) }
     var pendingStops: [ServiceID] { stops }
     func hasProbe(_ id: ServiceID) -> Bool { probes[id] != nil }
+    func pendingProbe(_ id: ServiceID) -> (generation: Int, due: UInt64, readMarker: Bool)? { probes[id] }
 
     @discardableResult
     mutating func send(_ e: StackEvent) -> [StackAction] {

@@ -108,6 +108,25 @@ import SageSystem
         #expect(h.state(.backend) == .healthy)
     }
 
+    /// A /health that hung on the outage for its whole 2 s deadline reports after postgres is back: that failure
+    /// is the outage's too, and the backend is probed again at once rather than shown unhealthy for 2 s.
+    @Test func aProbeInFlightAcrossTheRecoveryCountsAsTheOutageAndIsRetriedAtOnce() throws {
+        var h = try StackHarness.healthyStack()
+        h.exited(.postgres, .signalled(9))
+        h.advance(seconds: 1)
+        h.started(.postgres)
+        h.probe(.postgres, .ready("SELECT 1 ok"))
+        // The backend's liveness probe was sent before the recovery and answers 2 s after it was sent.
+        guard let pending = h.pendingProbe(.backend) else { Issue.record("no backend probe pending"); return }
+        let a = h.send(.probed(.backend, generation: pending.generation, .notReady("no response before the deadline"),
+                               latencyMilliseconds: 2000, restartMarker: nil))
+        let immediate = a.contains { if case .probe(.backend, _, let after, _) = $0 { return after == 0 }; return false }
+        #expect(immediate, "\(a)")
+        #expect(h.machine.units[.backend]?.supervisor.livenessFailures == 0)
+        h.probe(.backend, .ready("HTTP 200"))
+        #expect(h.state(.backend) == .healthy)
+    }
+
     /// Outside an outage the liveness rule stands: three failures in a row restart the service.
     @Test func threeLivenessFailuresWithItsDependenciesUpRestartTheService() throws {
         var h = try StackHarness.healthyStack()

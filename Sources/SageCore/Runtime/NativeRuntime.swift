@@ -253,7 +253,9 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
         // reuses the port. During a stop the teardown owns the group: the dev server under `sh -c` gets its grace.
         if !w.stopping {
             Signals.send(Signals.kill, toGroup: w.pid)
-            ProcFS.waitForGroupToEnd(w.pid, deadline: .after(seconds: 2))
+            // A postmaster's children must be gone before the next one starts ("pre-existing shared memory block
+            // is still in use" otherwise, and a second restart); on a loaded machine that can take over 2 s.
+            ProcFS.waitForGroupToEnd(w.pid, deadline: .after(seconds: s == .postgres ? 10 : 2))
         }
         if watched[s] === w { watched[s] = nil; FileDescriptor.remove(paths.pidFile(s)) }
         tailer?.poll()

@@ -26,6 +26,8 @@ public struct StackMachine: Sendable {
     public private(set) var units: [ServiceID: Unit] = [:]
     public private(set) var jobs: [ServiceID: Job] = [:]
 
+    struct DependencyRecovery: Sendable, Equatable { var at: Instant; var id: ServiceID }
+
     /// A long-running service: its supervisor and what the machine tracks around it.
     public struct Unit: Sendable, Equatable {
         public fileprivate(set) var supervisor: ServiceSupervisor
@@ -50,6 +52,9 @@ public struct StackMachine: Sendable {
         fileprivate var reloadStartedAt: UInt64?  // monotonic, when the change was seen
         fileprivate var reloadMarker: String?
         fileprivate var reloadOutageSeen = false
+        /// When a service this one depends on last became healthy again, and which: a probe that was in flight
+        /// across that moment may have failed on the outage.
+        fileprivate var dependencyRecovered: DependencyRecovery?
         /// The compiler's last failed build, until one succeeds (status shows it).
         public fileprivate(set) var buildError: BuildError?
 
@@ -192,9 +197,20 @@ public struct StackMachine: Sendable {
             // A running service whose probe fails while something it needs is down waits on that: the failure
             // says nothing about the service itself (a backend's /health answers 503 while postgres restarts).
             let outage = dependencyOutage(of: id)
-            if !outage.isEmpty, !confirmed.isReady, !confirmed.isFatal {
+            guard !confirmed.isReady, !confirmed.isFatal else { return out + drive(id, .probed(confirmed, latencyMilliseconds: latency), now: now) }
+            if !outage.isEmpty {
                 let names = outage.map(\.rawValue).joined(separator: ", ")
                 return out + drive(id, .probedDuringDependencyOutage(confirmed, latencyMilliseconds: latency, waitingOn: names), now: now)
+            }
+            // A probe that was under way when the dependency came back (a /health that hung on the outage for its
+            // whole deadline) failed on the outage too: it counts as such, and the service is probed again at once.
+            let startedAt = now.nanoseconds &- UInt64(max(0, latency) * 1_000_000)
+            if let r = u.dependencyRecovered, r.at.nanoseconds >= startedAt,
+               u.supervisor.state == .healthy || u.supervisor.state == .unhealthy {
+                out += drive(id, .probedDuringDependencyOutage(confirmed, latencyMilliseconds: latency, waitingOn: r.id.rawValue), now: now)
+                units[id]!.generation += 1
+                out.append(.probe(id, generation: units[id]!.generation, afterSeconds: 0, readRestartMarker: false))
+                return out
             }
             return out + drive(id, .probed(confirmed, latencyMilliseconds: latency), now: now)
 
@@ -426,7 +442,7 @@ public struct StackMachine: Sendable {
         var out: [StackAction] = []
         if sup.state == .healthy && before != .healthy {
             out += noteHealthyAfterReload(id, now: now)
-            out += reprobeDependentsAfterOutage(of: id)
+            out += reprobeDependentsAfterOutage(of: id, now: now)
         }
         if sup.state == .crashed && units[id]!.reloadStartedAt != nil { units[id]!.reload?.outcome = "crashed" }
         if before != sup.state || actions.contains(where: { if case .gaveUp = $0 { return true }; return false }) {
@@ -439,9 +455,10 @@ public struct StackMachine: Sendable {
     /// `id` is healthy again: each dependent that is unhealthy, and now has nothing it needs down, is probed at
     /// once instead of at its next liveness tick, so it shows healthy as soon as it is. The new generation
     /// retires the probe that was scheduled.
-    private mutating func reprobeDependentsAfterOutage(of id: ServiceID) -> [StackAction] {
+    private mutating func reprobeDependentsAfterOutage(of id: ServiceID, now: Instant) -> [StackAction] {
         var out: [StackAction] = []
         for d in graph.dependents(of: id) {
+            if units[d] != nil { units[d]!.dependencyRecovered = DependencyRecovery(at: now, id: id) }
             guard let u = units[d], u.wanted, u.supervisor.state == .unhealthy, !u.stopInFlight, !u.spawnInFlight,
                   dependencyOutage(of: d).isEmpty else { continue }
             units[d]!.generation += 1
