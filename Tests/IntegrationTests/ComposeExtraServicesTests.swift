@@ -47,7 +47,9 @@ import SageSystem
 
         let up = try p.sagedev(["up"], timeout: 600)
         #expect(up.status == .exited(0), "\(up.stdoutText)\n\(up.stderrText)")
-        let status = try p.status()
+        // (The backend's first tsc --watch pass may restart it once just after up, as in ComposeStackTests.)
+        let all = ComposeStackTests.services + ["worker", "web"]
+        let status = try p.waitForStatus(.after(seconds: 60)) { st in all.allSatisfy { p.service(st, $0)["state"] as? String == "healthy" } } ?? p.status()
         for s in ComposeStackTests.services + ["worker", "web"] {
             #expect(p.service(status, s)["state"] as? String == "healthy", "\(s): \(p.service(status, s))")
         }

@@ -42,6 +42,9 @@ import SageSystem
 
         // q quits, restores the terminal and gives the prompt back.
         _ = try tmux(["send-keys", "-t", session, "q"])
+        // The next keys go to the shell only once the view is gone (sent at once, the view may read them with the q).
+        let gone = waitUntil(.after(seconds: 20)) { screen = capture(); return !screen.contains("healthy") }
+        #expect(gone, "the view did not quit on q: \(screen)")
         _ = try tmux(["send-keys", "-t", session, "echo watch-exit=$?", "Enter"])
         let back = waitUntil(.after(seconds: 20)) { screen = capture(); return screen.contains("watch-exit=0") }
         #expect(back, "\(screen)")
