@@ -137,6 +137,26 @@ public enum ProcFS {
         return true
     }
 
+    /// Polls `condition` every 2 ms until it holds (true) or the deadline passes (false).
+    @discardableResult
+    public static func waitUntil(deadline: Deadline, _ condition: () -> Bool) -> Bool {
+        while !condition() {
+            if deadline.hasPassed { return false }
+            var p = pollfd(fd: -1, events: 0, revents: 0)
+            _ = poll(&p, 0, 2)
+        }
+        return true
+    }
+
+    /// Live processes whose working directory is `directory`. A postgres cluster's children run in its data
+    /// directory, each in a session of its own (`setsid` in every child), so no process group finds them.
+    public static func processes(workingIn directory: String) -> [Int32] {
+        allPids().filter { pid in
+            guard let s = stat(pid: pid), s.state != "Z", s.state != "X" else { return false }
+            return readLink("/proc/\(pid)/cwd") == directory
+        }
+    }
+
     /// Entries in /proc/<pid>/task (0 when the process is gone).
     public static func threadCount(pid: Int32) -> Int {
         guard let d = opendir("/proc/\(pid)/task") else { return 0 }
@@ -322,7 +342,7 @@ public enum ProcFS {
     }
 
     static func readLink(_ path: String) -> String? {
-        var buf = [CChar](repeating: 0, count: 256)
+        var buf = [CChar](repeating: 0, count: 4096)
         let n = readlink(path, &buf, buf.count - 1)
         guard n > 0 else { return nil }
         return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)

@@ -45,7 +45,7 @@ import SageSystem
             let s = p.service($0, "postgres")
             return s["state"] as? String == "healthy" && s["restarts"] as? Int == 1
         }
-        #expect(afterPg != nil, "postgres did not come back: \(p.unmet)")
+        #expect(afterPg != nil, "postgres did not come back: \(p.unmet)\n\((FileDescriptor.readText(p.root + "/.sagedev/logs/postgres.log") ?? "").split(separator: "\n").filter { $0.contains("sagedev") || $0.contains("PANIC") || $0.contains("shut down") || $0.contains("terminated") || $0.contains("could not") }.suffix(30).joined(separator: "\n"))")
         #expect(try psql("SELECT count(*) FROM crash_probe").stdoutText == "1000\n")
         #expect(p.pidRecord("postgres")?.pid != pgPid)
 

@@ -1,8 +1,8 @@
 /// When to check a target again while it refuses connections or answers "not ready yet".
 ///
-/// The pause starts at 3 ms, so that a server which comes up during the first seconds is seen within a
-/// few ms (a refused connect costs microseconds), and eases (cubically) to ~250 ms at 5 s, so that a slow start
-/// costs little.
+/// The pause starts at ~10 ms, so that a server which comes up during the first seconds is seen
+/// within a few ms, and eases (cubically) to ~250 ms at 5 s, so that a slow start costs little. (At 3 ms, a
+/// postgres doing crash recovery under load got a new connection, and a forked backend, every few ms.)
 /// A pure value: the waiter asks it for the pause after each attempt.
 public struct ProbeSchedule: Sendable, Equatable {
     public var initialIntervalMilliseconds: Double
@@ -10,7 +10,7 @@ public struct ProbeSchedule: Sendable, Equatable {
     /// Time since the wait began at which the pause reaches its maximum.
     public var rampMilliseconds: Double
 
-    public init(initialIntervalMilliseconds: Double = 3, maximumIntervalMilliseconds: Double = 250,
+    public init(initialIntervalMilliseconds: Double = 10, maximumIntervalMilliseconds: Double = 250,
                 rampMilliseconds: Double = 5000) {
         self.initialIntervalMilliseconds = max(1, initialIntervalMilliseconds)
         self.maximumIntervalMilliseconds = max(self.initialIntervalMilliseconds, maximumIntervalMilliseconds)

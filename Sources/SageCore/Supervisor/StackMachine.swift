@@ -2,8 +2,7 @@
 public struct StackPolicy: Sendable, Equatable {
     public var backoff = BackoffPolicy()
     public var liveness = LivenessPolicy()
-    /// Readiness polls: every 3 ms at first (a refused connect costs microseconds; up waits on three starts in a
-    /// row), backing off gently to 250 ms by 5 s.
+    /// Readiness polls: about every 10 ms at first, backing off gently to 250 ms by 5 s.
     public var schedule = ProbeSchedule()
     /// How long a self-reloading server (or a start after a change) may take to come back before it counts as crashed.
     public var reloadTimeoutSeconds = 5.0
