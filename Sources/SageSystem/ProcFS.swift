@@ -129,21 +129,16 @@ public enum ProcFS {
     /// free) or the deadline passes; true when the group is gone.
     @discardableResult
     public static func waitForGroupToEnd(_ pgid: Int32, deadline: Deadline) -> Bool {
-        while !processesHoldingResources(inGroup: pgid).isEmpty {
-            if deadline.hasPassed { return false }
-            var p = pollfd(fd: -1, events: 0, revents: 0)
-            _ = poll(&p, 0, 2)
-        }
-        return true
+        waitUntil(deadline: deadline) { processesHoldingResources(inGroup: pgid).isEmpty }
     }
 
-    /// Polls `condition` every 2 ms until it holds (true) or the deadline passes (false).
+    /// Polls `condition` (every 2 ms unless told) until it holds (true) or the deadline passes (false).
     @discardableResult
-    public static func waitUntil(deadline: Deadline, _ condition: () -> Bool) -> Bool {
+    public static func waitUntil(deadline: Deadline, everyMilliseconds interval: Int32 = 2, _ condition: () -> Bool) -> Bool {
         while !condition() {
             if deadline.hasPassed { return false }
             var p = pollfd(fd: -1, events: 0, revents: 0)
-            _ = poll(&p, 0, 2)
+            _ = poll(&p, 0, interval)
         }
         return true
     }

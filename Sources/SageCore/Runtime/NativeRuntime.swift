@@ -235,15 +235,10 @@ public final class NativeRuntime: ServiceRuntime, @unchecked Sendable {
     /// directory, given up to 5 s, then killed.
     private func endOrphanedPostgresChildren() {
         let dir = paths.postgresData
-        let deadline = Deadline.after(seconds: 5)
-        while !ProcFS.processes(workingIn: dir).isEmpty {
-            if deadline.hasPassed {
-                for pid in ProcFS.processes(workingIn: dir) { Signals.send(Signals.kill, toProcess: pid) }
-                _ = ProcFS.waitUntil(deadline: .after(seconds: 2)) { ProcFS.processes(workingIn: dir).isEmpty }
-                return
-            }
-            _ = ProcFS.waitUntil(deadline: .after(milliseconds: 5)) { false }
-        }
+        // Each look reads every process's cwd: every 20 ms, not every 2.
+        if ProcFS.waitUntil(deadline: .after(seconds: 5), everyMilliseconds: 20, { ProcFS.processes(workingIn: dir).isEmpty }) { return }
+        for pid in ProcFS.processes(workingIn: dir) { Signals.send(Signals.kill, toProcess: pid) }
+        ProcFS.waitUntil(deadline: .after(seconds: 2), everyMilliseconds: 20) { ProcFS.processes(workingIn: dir).isEmpty }
     }
 
     /// Watches a pid through a pidfd (exit is reported without polling). Returns false if the pid is gone.

@@ -457,7 +457,11 @@ public struct StackMachine: Sendable {
     private mutating func reprobeDependentsAfterOutage(of id: ServiceID, now: Instant) -> [StackAction] {
         var out: [StackAction] = []
         for d in graph.dependents(of: id) {
-            if units[d] != nil { units[d]!.dependencyRecovered = DependencyRecovery(at: now, id: id) }
+            // Only what depends on it directly may have failed on its outage (a frontend that depends on the
+            // backend did not fail on postgres).
+            if units[d] != nil, graph[d]?.dependsOn.contains(where: { $0.id == id }) == true {
+                units[d]!.dependencyRecovered = DependencyRecovery(at: now, id: id)
+            }
             guard let u = units[d], u.wanted, u.supervisor.state == .unhealthy, !u.stopInFlight, !u.spawnInFlight,
                   dependencyOutage(of: d).isEmpty else { continue }
             units[d]!.generation += 1
