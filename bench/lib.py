@@ -7,9 +7,14 @@ TOOLBIN = os.path.join(ROOT, ".sagedev", "toolchain", "bin")
 
 def sagedev_binary():
     """The release build (built once here if missing or older than the sources)."""
-    subprocess.run(["swift", "build", "-c", "release", "--product", "sagedev"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL, env=dict(os.environ, PATH="/opt/swift/usr/bin:" + os.environ["PATH"]))
-    return os.path.join(ROOT, ".build", "release", "sagedev")
+    return os.path.join(build_release("sagedev"), "sagedev")
+
+
+def build_release(*products):
+    """scripts/build-release: the release build every bench and script uses; returns the binary directory."""
+    r = subprocess.run([os.path.join(ROOT, "scripts", "build-release"), *products], cwd=ROOT, check=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return r.stdout.strip().splitlines()[-1]
 
 
 def free_port():

@@ -27,12 +27,12 @@ fi
 cd "$ROOT"
 say "building sagedev (release) in $ROOT"
 log=$(mktemp)
-if ! swift build -c release --product sagedev >"$log" 2>&1; then
+if ! bin=$(scripts/build-release 2>"$log"); then
   grep -E 'error:' "$log" | head -20 >&2 || tail -20 "$log" >&2
   rm -f "$log"; say "the build failed (above)"; exit 1
 fi
 rm -f "$log"
-built="$(swift build -c release --show-bin-path)/sagedev"
+built="$(printf '%s\n' "$bin" | tail -1)/sagedev"
 
 if ! mkdir -p "$PREFIX/bin" 2>/dev/null || [ ! -w "$PREFIX/bin" ]; then
   say "cannot write $PREFIX/bin: run as a user who can, or choose another place with --prefix DIR"; exit 1

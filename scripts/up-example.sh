@@ -8,8 +8,8 @@ cd "$ROOT"
 export PATH="/opt/swift/usr/bin:$PATH"
 
 scripts/bootstrap.sh
-swift build -c release --product sagedev 2>&1 | grep -E 'warning:|error:|Compiling|Build' | tail -3
-SAGEDEV="$ROOT/.build/release/sagedev"
+bin=$(scripts/build-release 2> >(grep -E 'warning:|error:|Compiling|Build' | grep -v 'mktemp' | tail -3 >&2) | tail -1)
+SAGEDEV="$bin/sagedev"
 
 cd examples/sage
 if [ ! -f .env ]; then

@@ -135,7 +135,10 @@ public enum Stack {
                 // beside it would only hold its lock (and the apps' start) for a few ms.
                 if engine.machineSnapshot.jobs[.database]?.state != .running { database.recoverInBackground() }
                 database.activity.end()
-            case false?: database.activity.begin()
+            case false?:
+                database.activity.begin()
+                // A session kept for the next operation would hold up a smart shutdown, and is gone after a restart.
+                database.closeIdleSessions()
             case nil: break
             }
         }

@@ -251,6 +251,13 @@ public struct FileStamp: Sendable, Equatable {
         self.changedNanoseconds = changedNanoseconds; self.isDirectory = isDirectory; self.isSymbolicLink = isSymbolicLink
     }
 
+    /// stat(2): a symbolic link is followed to what it names. nil when that does not exist.
+    public static func following(_ path: String) -> FileStamp? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return FileStamp(st)
+    }
+
     /// lstat(2): symbolic links are described, not followed. nil when the path does not exist.
     public static func of(_ path: String) -> FileStamp? {
         var st = stat()

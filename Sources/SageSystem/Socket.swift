@@ -88,6 +88,19 @@ public final class Socket: @unchecked Sendable {
         }
     }
 
+    /// True while nothing is waiting to be read and the peer has not hung up or failed: poll(2) with no wait
+    /// reports no event. An idle connection kept for later is checked this way before it is used again (a server
+    /// that restarted, or ended the session, has left an error message or an end of stream behind).
+    public var isQuiet: Bool {
+        guard fd >= 0 else { return false }
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while true {
+            let n = poll(&p, 1, 0)
+            if n >= 0 { return n == 0 }
+            if csage_errno() != EINTR { return false }
+        }
+    }
+
     /// Writes all bytes or throws.
     public func write(_ bytes: [UInt8], deadline: Deadline) throws {
         var offset = 0

@@ -162,6 +162,46 @@ private func readyCopies(_ status: [String: Any], _ p: TestProject) -> [String: 
         #expect(report?["fileCopyMethod"] as? String == "spare", "\(r.stdoutText)")
     }
 
+    /// The daemon's maintenance sessions, by backend pid.
+    private func daemonSessions(_ p: TestProject) throws -> String {
+        try value(p, "SELECT coalesce(string_agg(pid::text, ',' ORDER BY pid), '') FROM pg_stat_activity WHERE application_name = 'sagedev' AND datname = 'postgres'",
+                  database: "postgres")
+    }
+
+    /// After a reset: the ready copies made again and the old database dropped (every background session is back).
+    private func settled(_ p: TestProject) -> Bool {
+        p.waitForStatus(.after(seconds: 120)) { readyCopies($0, p)["ready"] as? Int == 2 } != nil
+            && waitUntil(.after(seconds: 60)) { (try? leftovers(p)) == "" }
+    }
+
+    @Test func resetsInARowReuseTheDaemonsMaintenanceSessions() throws {
+        let p = try TestProject()
+        try up(p)
+        #expect(try p.sagedev(["reset-db", "--yes"]).status == .exited(0))
+        #expect(settled(p), "\(p.unmet)")
+        let first = try daemonSessions(p)
+        #expect(!first.isEmpty)
+        let r = try p.sagedev(["reset-db", "--yes"])
+        #expect(r.status == .exited(0), "\(r.stdoutText)\n\(r.stderrText)")
+        #expect(settled(p), "\(p.unmet)")
+        #expect(try daemonSessions(p) == first, "the second reset opened sessions of its own")
+    }
+
+    @Test func aResetAfterItsKeptSessionsWereEndedConnectsAgain() throws {
+        let p = try TestProject()
+        try up(p)
+        #expect(try p.sagedev(["reset-db", "--yes"]).status == .exited(0))
+        #expect(settled(p), "\(p.unmet)")
+        let kept = try daemonSessions(p)
+        // Postgres stays up; only the sessions the daemon keeps are ended (as an administrator or a pooler might).
+        #expect(try value(p, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'sagedev'", database: "postgres") != "0")
+        _ = try value(p, "INSERT INTO users (email, name) VALUES ('stray@example.com', 'Stray')")
+        let r = try p.sagedev(["reset-db", "--yes"])
+        #expect(r.status == .exited(0), "\(r.stdoutText)\n\(r.stderrText)")
+        #expect(try value(p, "SELECT count(*) FROM users WHERE email = 'stray@example.com'") == "0")
+        #expect(try daemonSessions(p) != kept)
+    }
+
     @Test func withNoReadyCopiesResetsCopyAtResetTime() throws {
         let p = try TestProject(extraEnv: ["SAGEDEV_RESET_SPARES": "0"])
         try up(p)

@@ -99,6 +99,19 @@ import SageSystem
         #expect(try cache.digests(directory: dir + "/none").isEmpty)
     }
 
+    @Test func aSeedThatIsASymbolicLinkIsHashedAgainWhenWhatItNamesChanges() throws {
+        var t = Array("/tmp/sagedev-unit-XXXXXX".utf8CString)
+        let dir = String(cString: mkdtemp(&t)!)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileDescriptor.writeFileAtomically(dir + "/generated.txt", Array("SELECT 1;".utf8))
+        try #require(symlink(dir + "/generated.txt", dir + "/001.sql") == 0)
+        let cache = SQLChecksumCache()
+        #expect(try cache.digests(directory: dir).map(\.checksum) == [SQLFile.checksum(Array("SELECT 1;".utf8))])
+        // The link itself stays as it was; the file it names is regenerated with other rows of the same size.
+        try FileDescriptor.writeFileAtomically(dir + "/generated.txt", Array("SELECT 2;".utf8))
+        #expect(try cache.digests(directory: dir).map(\.checksum) == [SQLFile.checksum(Array("SELECT 2;".utf8))])
+    }
+
     @Test func blankFilesAreRecognised() {
         #expect(file("a.sql", "").isBlank)
         #expect(file("a.sql", "-- nothing yet\n\n   -- still nothing\r\n").isBlank)

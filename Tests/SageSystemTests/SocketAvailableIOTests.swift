@@ -57,3 +57,31 @@ private func socketPair() throws -> (Socket, Socket) {
         #expect { try a.writeAvailable(Array("x".utf8)) } throws: { ($0 as? SystemError)?.code == .connectionReset }
     }
 }
+
+/// `isQuiet`: how a connection kept for later is checked before it is used again.
+@Suite struct SocketQuietTests {
+    @Test func aConnectionWithNothingToReadIsQuiet() throws {
+        let (a, b) = try socketPair()
+        #expect(b.isQuiet)
+        withExtendedLifetime(a) {}
+    }
+
+    @Test func unreadBytesMakeItNotQuiet() throws {
+        let (a, b) = try socketPair()
+        #expect(try a.writeAvailable(Array("E".utf8)) == 1)
+        #expect(!b.isQuiet)
+    }
+
+    @Test func aPeerThatHungUpMakesItNotQuiet() throws {
+        let (a, b) = try socketPair()
+        a.close()
+        #expect(!b.isQuiet)
+    }
+
+    @Test func aClosedSocketIsNotQuiet() throws {
+        let (a, b) = try socketPair()
+        b.close()
+        #expect(!b.isQuiet)
+        withExtendedLifetime(a) {}
+    }
+}

@@ -89,10 +89,8 @@ extension DatabaseManager {
                 }
             },
             finish: { [self] ctx in
-                let admin = try ClusterAdmin.connect(endpoint(ctx.config))
-                defer { admin.close() }
                 try ctx.recorder.step("prune snapshots") {
-                    let removed = try pruneAutomaticSnapshots(admin, ctx.database)
+                    let removed = try pruneAutomaticSnapshots(ctx.admin, ctx.database)
                     return removed.isEmpty ? "kept the last \(DatabaseManager.automaticSnapshotsKept) automatic snapshots" : "removed \(removed.joined(separator: ", "))"
                 }
                 let db = ctx.database
@@ -151,9 +149,7 @@ extension DatabaseManager {
 
     public func snapshots() throws -> [Snapshot] {
         let c = config
-        let admin = try ClusterAdmin.connect(endpoint(c))
-        defer { admin.close() }
-        return try snapshotList(admin, c.postgres.database)
+        return try withAdmin(c) { try snapshotList($0, c.postgres.database) }
     }
 
     /// Copies the app database into snapshot `name` (its clients are stopped meanwhile: the copy needs the

@@ -47,6 +47,12 @@ public final class DatabaseManager: @unchecked Sendable {
     /// Where the old app databases of swaps are dropped, after the operation that set them aside has finished.
     private let dropQueue = DispatchQueue(label: "sagedev.database.drop", qos: .utility)
     private let postgresPid: @Sendable () -> Int32?
+    /// Maintenance sessions and a Valkey connection kept between operations (see `IdleConnections`). Three
+    /// sessions: a reset's own, the refill of the ready copies and the drop of the old database run at once.
+    private let adminSessions = IdleConnections<PostgresConnectOptions, ClusterAdmin>(
+        capacity: 3, isIdle: { $0.connection.isIdle }, close: { $0.close() })
+    private let cacheConnections = IdleConnections<String, ValkeyConnection>(
+        capacity: 1, isIdle: { $0.isIdle }, close: { $0.close() })
 
     /// - config: the configuration in force (read at the start of each operation).
     /// - clients: stops and starts the clients of postgres; nil when there are none to manage.
@@ -80,6 +86,23 @@ public final class DatabaseManager: @unchecked Sendable {
     var config: Config { currentConfig() }
 
     func endpoint(_ c: Config) -> DatabaseEndpoint { DatabaseEndpoint(config: c) }
+
+    /// Runs `body` on a maintenance session: one kept from an earlier operation when it is idle and for the same
+    /// endpoint, else a new one. The session is kept afterwards unless `body` left it broken or in a transaction.
+    func withAdmin<T>(_ c: Config, deadline: Deadline = .after(seconds: 10), _ body: (ClusterAdmin) throws -> T) throws -> T {
+        let e = endpoint(c)
+        return try adminSessions.with(e.options(database: e.maintenanceDatabase), open: { try ClusterAdmin.connect(e, deadline: deadline) }) { admin in
+            defer { _ = admin.connection.takeNotices() }
+            return try body(admin)
+        }
+    }
+
+    /// Closes the sessions kept between operations: postgres is stopping or restarting (a smart shutdown waits for
+    /// every session), or the daemon is going away.
+    public func closeIdleSessions() {
+        adminSessions.closeAll()
+        cacheConnections.closeAll()
+    }
 
     func commandRunner(_ c: Config) -> DatabaseCommandRunner? {
         guard let runJob else { return nil }
@@ -133,11 +156,14 @@ public final class DatabaseManager: @unchecked Sendable {
     func flushCache(_ c: Config) throws -> String {
         let host = Stack.dialHost(c)
         do {
-            let v = try ValkeyConnection.connect(host: host, port: c.valkey.port, user: nil,
-                                                 password: c.valkey.password.isEmpty ? nil : c.valkey.password,
-                                                 deadline: .after(seconds: 5))
-            defer { v.close() }
-            let reply = try v.command(["FLUSHALL"], deadline: .after(seconds: 30))
+            let open = {
+                try ValkeyConnection.connect(host: host, port: c.valkey.port, user: nil,
+                                             password: c.valkey.password.isEmpty ? nil : c.valkey.password,
+                                             deadline: .after(seconds: 5))
+            }
+            let reply = try cacheConnections.with("\(host) \(c.valkey.port) \(c.valkey.password)", open: open) { v in
+                try v.command(["FLUSHALL"], deadline: .after(seconds: 30))
+            }
             if let e = reply.errorMessage { throw DatabaseError(.cache, "FLUSHALL on Valkey was refused: \(e)") }
             return "FLUSHALL on Valkey"
         } catch let e as DatabaseError { throw e } catch {
@@ -154,8 +180,10 @@ public final class DatabaseManager: @unchecked Sendable {
         let r = StepRecorder(op.name, sink: sink, logs: logs)
         let lock = try self.lock(r)
         defer { lock.release() }
-        let admin = try ClusterAdmin.connect(endpoint(c))
-        defer { admin.close() }
+        return try withAdmin(c) { admin in try execute(op, c, r, lock, admin) }
+    }
+
+    private func execute(_ op: DatabaseOperation, _ c: Config, _ r: StepRecorder, _ lock: OperationLock, _ admin: ClusterAdmin) throws -> DatabaseReport {
         let ctx = OperationContext(config: c, recorder: r, admin: admin)
         do {
             try op.prepare(ctx)
@@ -249,10 +277,8 @@ public final class DatabaseManager: @unchecked Sendable {
         let c = currentConfig()
         dropQueue.async { [self] in
             do {
-                let admin = try ClusterAdmin.connect(endpoint(c))
-                defer { admin.close() }
                 let t = monotonicNanoseconds()
-                try admin.drop(name)
+                try withAdmin(c) { try $0.drop(name) }
                 logs.appendLine("database", "dropped \(name) in \(DatabaseStep.format(millisecondsSince(t))) (in the background)")
             } catch {
                 logs.appendLine("database", "could not drop \(name) in the background (the next 'sagedev up' does): \(error)")
@@ -268,8 +294,12 @@ public final class DatabaseManager: @unchecked Sendable {
     func recover(_ admin: ClusterAdmin, _ c: Config) throws -> [String] {
         let db = c.postgres.database
         var notes: [String] = []
-        var asides = try admin.databases(prefix: DatabaseNames.asidePrefix(for: db)).map(\.name).sorted()
-        switch try admin.allowsConnections(db) {
+        let leftovers = [DatabaseNames.incoming(for: db), DatabaseNames.templateBuild(for: db), DatabaseNames.restoreScratch(for: db)]
+        let asidePrefix = DatabaseNames.asidePrefix(for: db)
+        // One query for everything this looks at: it runs each time postgres comes up, before the apps start.
+        let found = try admin.allowingConnections([db] + leftovers, orStartingWith: asidePrefix)
+        var asides = found.keys.filter { $0.hasPrefix(asidePrefix) }.sorted()
+        switch found[db] {
         case nil:
             if let last = asides.popLast() {
                 try admin.rename(last, to: db)
@@ -282,8 +312,7 @@ public final class DatabaseManager: @unchecked Sendable {
         default:
             break
         }
-        for leftover in asides + [DatabaseNames.incoming(for: db), DatabaseNames.templateBuild(for: db), DatabaseNames.restoreScratch(for: db)]
-        where try admin.exists(leftover) {
+        for leftover in asides + leftovers where found[leftover] != nil {
             try admin.drop(leftover)
             notes.append("dropped \(leftover), left behind by an interrupted operation")
         }
@@ -301,9 +330,8 @@ public final class DatabaseManager: @unchecked Sendable {
             do {
                 let lock = try self.lock(nil)
                 defer { lock.release() }
-                let admin = try ClusterAdmin.connect(endpoint(currentConfig()))
-                defer { admin.close() }
-                _ = try recover(admin, currentConfig())
+                let c = currentConfig()
+                _ = try withAdmin(c) { try recover($0, c) }
             } catch {
                 logs.appendLine("database", "recovery: could not check for interrupted operations: \(error)")
                 return
@@ -320,11 +348,12 @@ public final class DatabaseManager: @unchecked Sendable {
         copies.refillInBackground { [self] in
             let c = currentConfig()
             do {
-                let admin = try ClusterAdmin.connect(endpoint(c))
-                defer { admin.close() }
                 let key = try templateKey(c)
-                guard try TemplateManager(database: c.postgres.database).status(admin, key: key) == .current else { return }
-                for line in try copies.refill(admin, db: c.postgres.database, key: key) { logs.appendLine("database", "ready copies: \(line)") }
+                let lines = try withAdmin(c) { admin -> [String] in
+                    guard try TemplateManager(database: c.postgres.database).status(admin, key: key) == .current else { return [] }
+                    return try copies.refill(admin, db: c.postgres.database, key: key)
+                }
+                for line in lines { logs.appendLine("database", "ready copies: \(line)") }
             } catch {
                 copies.problem.withValue { $0 = "the last copy failed: \(error)" }
                 logs.appendLine("database", "ready copies: could not make one (resets copy the template themselves meanwhile): \(error)")
@@ -350,13 +379,13 @@ public final class DatabaseManager: @unchecked Sendable {
     private func readStatusFields(deadline: Deadline) -> (readyCopies: ReadyCopiesStatus, clones: Int)? {
         let c = currentConfig()
         let db = c.postgres.database
-        guard let admin = try? ClusterAdmin.connect(endpoint(c), deadline: deadline) else { return nil }
-        defer { admin.close() }
-        let templateKey = (try? admin.label(DatabaseNames.template(for: db)))??.fields["key"]
-        let spares = (try? admin.databases(prefix: DatabaseNames.sparePrefix(for: db))) ?? []
-        let ready = templateKey == nil ? 0 : spares.filter { $0.label?.kind == "spare" && $0.label?.fields["key"] == templateKey }.count
-        let clones = (try? admin.databases(prefix: DatabaseNames.clonePrefix(for: db)).count) ?? 0
-        return (ReadyCopiesStatus(ready: ready, target: copies.target(), problem: copies.problem.current), clones)
+        return try? withAdmin(c, deadline: deadline) { admin in
+            let templateKey = (try? admin.label(DatabaseNames.template(for: db)))??.fields["key"]
+            let spares = (try? admin.databases(prefix: DatabaseNames.sparePrefix(for: db), sizes: false)) ?? []
+            let ready = templateKey == nil ? 0 : spares.filter { $0.label?.kind == "spare" && $0.label?.fields["key"] == templateKey }.count
+            let clones = (try? admin.databases(prefix: DatabaseNames.clonePrefix(for: db), sizes: false).count) ?? 0
+            return (ReadyCopiesStatus(ready: ready, target: copies.target(), problem: copies.problem.current), clones)
+        }
     }
 
     // MARK: before the apps start
@@ -369,8 +398,10 @@ public final class DatabaseManager: @unchecked Sendable {
         let r = StepRecorder("up", sink: { _ in }, logs: logs)
         let lock = try self.lock(r)
         defer { lock.release() }
-        let admin = try ClusterAdmin.connect(endpoint(c))
-        defer { admin.close() }
+        return try withAdmin(c) { admin in try beforeApps(c, r, admin) }
+    }
+
+    private func beforeApps(_ c: Config, _ r: StepRecorder, _ admin: ClusterAdmin) throws -> [String] {
         var lines = try recover(admin, c)
         if try ensureAppDatabase(admin, c) { lines.append("created database \(c.postgres.database)") }
         let m = try migrator(c), s = try seeder(c)

@@ -26,7 +26,7 @@ final class ReadyCopies: @unchecked Sendable {
     /// Ready copies of the template built for `key`, by number.
     func ready(_ admin: ClusterAdmin, db: String, key: String) throws -> [String] {
         let prefix = DatabaseNames.sparePrefix(for: db)
-        return try admin.databases(prefix: prefix)
+        return try admin.databases(prefix: prefix, sizes: false)
             .filter { $0.label?.kind == "spare" && $0.label?.fields["key"] == key }
             .map(\.name)
             .sorted { (Int($0.dropFirst(prefix.count)) ?? 0) < (Int($1.dropFirst(prefix.count)) ?? 0) }
@@ -82,7 +82,7 @@ final class ReadyCopies: @unchecked Sendable {
         let prefix = DatabaseNames.sparePrefix(for: db)
         try admin.drop(DatabaseNames.legacySpare(for: db))
         var have = Set<Int>()
-        for d in try admin.databases(prefix: prefix) {
+        for d in try admin.databases(prefix: prefix, sizes: false) {
             let n = Int(d.name.dropFirst(prefix.count)) ?? 0
             if n >= 1, n <= wanted, d.label?.kind == "spare", d.label?.fields["key"] == key { have.insert(n); continue }
             try admin.drop(d.name)

@@ -76,27 +76,24 @@ public struct SQLFileDigest: Sendable, Equatable {
     public init(name: String, checksum: String) { self.name = name; self.checksum = checksum }
 }
 
-/// Checksums of SQL files remembered by path, size, modification time and inode, so that a reset checks a
-/// template against tens of megabytes of seeds without reading and hashing them again each time.
+/// Checksums of SQL files remembered by path and the file's stat(2) stamp (inode, size, modification and change
+/// times, through a symbolic link), so that a reset checks a template against tens of megabytes of seeds without
+/// reading and hashing them again each time. One stat per file: no account lookups, no Foundation attributes.
 public final class SQLChecksumCache: @unchecked Sendable {
-    struct Stamp: Equatable { var size: Int; var modified: Double; var inode: Int }
-    private let entries = Locked([String: (Stamp, String)]())
+    private let entries = Locked([String: (FileStamp, String)]())
     public init() {}
 
     /// The `*.sql` files of a directory in name order, with their checksums.
     public func digests(directory: String) throws -> [SQLFileDigest] {
         guard FileDescriptor.isDirectory(directory) else { return [] }
         let names: [String]
-        do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
-            throw DatabaseError(.io, "cannot list \(directory): \(error.localizedDescription); check its permissions")
+        do { names = try DirectoryScan.entries(of: directory).map(\.name) } catch {
+            throw DatabaseError(.io, "cannot list \(directory): \(error); check its permissions")
         }
         return try SQLFiles.sqlNames(names).map { name in
             let path = directory + "/" + name
-            let a = try? FileManager.default.attributesOfItem(atPath: path)
-            let stamp = Stamp(size: (a?[.size] as? Int) ?? -1,
-                              modified: (a?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? -1,
-                              inode: (a?[.systemFileNumber] as? Int) ?? -1)
-            if let (known, sum) = entries.withValue({ $0[path] }), known == stamp, stamp.size >= 0 {
+            let stamp = FileStamp.following(path)
+            if let stamp, let (known, sum) = entries.withValue({ $0[path] }), known == stamp {
                 return SQLFileDigest(name: name, checksum: sum)
             }
             guard let bytes = FileDescriptor.readFile(path, limit: SQLFiles.maximumBytes) else {
@@ -104,7 +101,8 @@ public final class SQLChecksumCache: @unchecked Sendable {
             }
             // The same bytes the loader hashes (its text decodes them as UTF-8).
             let sum = SQLFile.checksum(Array(String(decoding: bytes, as: UTF8.self).utf8))
-            entries.withValue { $0[path] = (stamp, sum) }
+            // Only when the file still is what was read.
+            if let stamp, stamp.size == Int64(bytes.count), FileStamp.following(path) == stamp { entries.withValue { $0[path] = (stamp, sum) } }
             return SQLFileDigest(name: name, checksum: sum)
         }
     }
@@ -112,11 +110,9 @@ public final class SQLChecksumCache: @unchecked Sendable {
     /// Remembers the checksums of files just loaded whole.
     func remember(_ files: [SQLFile]) {
         for f in files {
-            guard let a = try? FileManager.default.attributesOfItem(atPath: f.path) else { continue }
-            let stamp = Stamp(size: (a[.size] as? Int) ?? -1, modified: (a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? -1,
-                              inode: (a[.systemFileNumber] as? Int) ?? -1)
+            guard let stamp = FileStamp.following(f.path) else { continue }
             // Only when the file still is what was read.
-            if stamp.size == f.text.utf8.count { entries.withValue { $0[f.path] = (stamp, f.checksum) } }
+            if stamp.size == Int64(f.text.utf8.count) { entries.withValue { $0[f.path] = (stamp, f.checksum) } }
         }
     }
 }

@@ -24,8 +24,8 @@ public struct TemplateManager: Sendable {
     public init(database: String) { self.database = database }
 
     public func status(_ admin: ClusterAdmin, key: String) throws -> Status {
-        guard try admin.exists(templateName) else { return .missing }
-        let label = try admin.label(templateName)
+        let (exists, label) = try admin.lookup(templateName)
+        guard exists else { return .missing }
         guard let stored = label?.fields["key"], label?.kind == "template" else { return .stale(storedKey: nil) }
         return stored == key ? .current : .stale(storedKey: stored)
     }

@@ -97,6 +97,12 @@ public final class PostgresConnection: @unchecked Sendable {
     public var notices: [PostgresDiagnostic] { machine.notices }
     public var processID: Int32? { machine.backendProcessID }
     public var isOpen: Bool { socket != nil && !machine.isClosed }
+    /// Open, ready for a query, outside any transaction, and with nothing unread from the server: safe to hand to
+    /// the next user as if it were new.
+    public var isIdle: Bool {
+        guard let socket, machine.isReadyForQuery, machine.transactionStatus == .idle else { return false }
+        return socket.isQuiet
+    }
 
     private init(options: PostgresConnectOptions, socket: Socket) {
         self.options = options

@@ -29,6 +29,9 @@ public final class ValkeyConnection: @unchecked Sendable {
         return connection
     }
 
+    /// Nothing unread, from the server or in the parser: the next command's reply is its own.
+    public var isIdle: Bool { parser.bufferedByteCount == 0 && socket.isQuiet }
+
     /// "valkey 127.0.0.1:6379" for messages.
     public var endpoint: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
