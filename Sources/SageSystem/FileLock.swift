@@ -54,18 +54,37 @@ public final class FileLock: @unchecked Sendable {
         }
     }
 
-    /// The pid holding the lock on `path`, or nil when nobody holds it. It is the pid written by `writeOwner`
-    /// when that process holds the lock, otherwise the locking process /proc/locks reports.
+    /// The pid holding the lock on `path`, or nil when nobody holds it: the pid written by `writeOwner` when that
+    /// process lives, otherwise the locking process /proc/locks reports.
+    ///
+    /// Whether anyone holds it is asked of the lock itself (a shared lock is refused while an exclusive one is
+    /// held, by any process or open file). /proc/locks is read only when the written pid is not a live process:
+    /// reading it waits for an RCU grace period (about 10 ms here), and `up` asks on every run.
     public static func holderPid(path: String) -> Int32? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        guard isHeldExclusively(fd) else { return nil }
+        let written = FileDescriptor.readText(path).flatMap { Int32($0.split(separator: "\n").first.map(String.init) ?? "") }
+        if let written, written > 0, ProcFS.isAlive(pid: written, startTime: nil) { return written }
         var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
+        guard fstat(fd, &st) == 0 else { return written }
         let holders = flockHolders(inode: UInt64(st.st_ino))
         guard !holders.isEmpty else { return nil }
-        let written = FileDescriptor.readText(path).flatMap { Int32($0.split(separator: "\n").first.map(String.init) ?? "") }
-        if let written, holders.contains(written) || (holders == [0] && ProcFS.isAlive(pid: written, startTime: nil)) {
-            return written
-        }
+        // 0: a holder in another pid namespace.
         return holders.first(where: { $0 > 0 }) ?? written
+    }
+
+    /// False when a shared lock can be had (it is let go at once); true while an exclusive lock is held, or when
+    /// the lock cannot be asked (then /proc/locks decides).
+    private static func isHeldExclusively(_ fd: Int32) -> Bool {
+        while true {
+            if flock(fd, LOCK_SH | LOCK_NB) == 0 {
+                _ = flock(fd, LOCK_UN)
+                return false
+            }
+            if csage_errno() != EINTR { return true }
+        }
     }
 
     /// Releases the lock (and closes the fd). Safe to call more than once.

@@ -221,6 +221,17 @@ public enum ProcFS {
         public var inode: UInt64
     }
 
+    /// Every TCP socket in LISTEN state (IPv4 and IPv6) in this network namespace: from sock_diag, or from
+    /// /proc/net/tcp and tcp6 where the kernel has no sock_diag (see `SocketDiag`).
+    public static func listeningSockets() -> [ListeningSocket] {
+        if let sockets = SocketDiag.listeningTCP() { return sockets }
+        var out: [ListeningSocket] = []
+        for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            if let text = FileDescriptor.readText(file) { out += parseListeningSockets(text) }
+        }
+        return out
+    }
+
     /// Parses /proc/net/tcp or /proc/net/tcp6 text, keeping the sockets in state 0A (LISTEN).
     public static func parseListeningSockets(_ text: String) -> [ListeningSocket] {
         var out: [ListeningSocket] = []
@@ -255,10 +266,7 @@ public enum ProcFS {
     /// Who listens on a TCP port (IPv4 and IPv6). The pid is found by matching the socket inode against
     /// /proc/*/fd links; processes whose fds cannot be read (another user, without root) leave it nil.
     public static func listeners(port: Int) -> [PortOwner] {
-        var sockets: [ListeningSocket] = []
-        for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            if let text = FileDescriptor.readText(file) { sockets += parseListeningSockets(text).filter { $0.port == port } }
-        }
+        let sockets = listeningSockets().filter { $0.port == port }
         guard !sockets.isEmpty else { return [] }
         let holders = socketHolders(inodes: Set(sockets.map(\.inode).filter { $0 != 0 }))
         var out: [PortOwner] = []

@@ -47,14 +47,18 @@ public struct SpawnSpec: Sendable, Equatable {
     public var stdin: Redirect
     public var stdout: Redirect
     public var stderr: Redirect
+    /// Give the child the write end of a pipe as fd 3 (`ReadinessNotification.childFD`), and keep the read end
+    /// (`ChildProcess.notificationFD`): the child writes a line there once it is ready, and its exit closes it.
+    public var notificationPipe: Bool
 
     public init(executable: String, arguments: [String]? = nil, environment: [String: String],
                 workingDirectory: String? = nil, newSession: Bool = true,
-                stdin: Redirect = .null, stdout: Redirect = .inherit, stderr: Redirect = .inherit) {
+                stdin: Redirect = .null, stdout: Redirect = .inherit, stderr: Redirect = .inherit,
+                notificationPipe: Bool = false) {
         self.executable = executable
         self.arguments = arguments ?? [executable]
         self.environment = environment; self.workingDirectory = workingDirectory; self.newSession = newSession
-        self.stdin = stdin; self.stdout = stdout; self.stderr = stderr
+        self.stdin = stdin; self.stdout = stdout; self.stderr = stderr; self.notificationPipe = notificationPipe
     }
 
     /// `/bin/sh -c command`, for user-supplied dev and install commands.
@@ -72,6 +76,8 @@ public final class ChildProcess: @unchecked Sendable {
     public private(set) var stdinFD: Int32?
     public private(set) var stdoutFD: Int32?
     public private(set) var stderrFD: Int32?
+    /// The read end of the notification pipe (`SpawnSpec.notificationPipe`); the owner closes it.
+    public internal(set) var notificationFD: Int32?
     public let processGroup: Int32?
     private let state = Locked<ExitStatus?>(nil)
 
@@ -213,8 +219,16 @@ public enum Spawner {
                 posix_spawn_file_actions_adddup2(&actions, fd, target)
             }
         }
+        var notification: Int32?
+        if spec.notificationPipe {
+            let p: (read: Int32, write: Int32)
+            do { p = try FileDescriptor.pipe() } catch { cleanupOnError(); throw error }
+            posix_spawn_file_actions_adddup2(&actions, p.write, ReadinessNotification.childFD)
+            toCloseInParent.append(p.write)
+            notification = p.read
+        }
         withUnsafeMutablePointer(to: &actions) { p in
-            _ = csage_spawn_addclosefrom(UnsafeMutableRawPointer(p), 3)
+            _ = csage_spawn_addclosefrom(UnsafeMutableRawPointer(p), spec.notificationPipe ? ReadinessNotification.childFD + 1 : 3)
             if let dir = spec.workingDirectory { _ = csage_spawn_addchdir(UnsafeMutableRawPointer(p), dir) }
         }
 
@@ -234,13 +248,16 @@ public enum Spawner {
         let rc = posix_spawn(&pid, spec.executable, &actions, &attr, argv, envp)
         guard rc == 0 else {
             cleanupOnError()
+            if let notification { close(notification) }
             var hint = ""
             if rc == ENOENT { hint = spec.workingDirectory.map { FileDescriptor.isDirectory($0) ? "" : " (working directory \($0) does not exist)" } ?? "" }
             throw SystemError(.spawn, "cannot start \(spec.executable): \(String(cString: strerror(rc)))\(hint)", errno: rc)
         }
         let pidfd = csage_pidfd_open(pid)
-        return ChildProcess(pid: pid, pidfd: pidfd, stdin: parentEnds[0], stdout: parentEnds[1], stderr: parentEnds[2],
-                            processGroup: spec.newSession ? pid : nil)
+        let child = ChildProcess(pid: pid, pidfd: pidfd, stdin: parentEnds[0], stdout: parentEnds[1], stderr: parentEnds[2],
+                                 processGroup: spec.newSession ? pid : nil)
+        child.notificationFD = notification
+        return child
     }
 }
 
@@ -306,5 +323,44 @@ public enum Subprocess {
             throw SystemError(.timedOut, "\(argv.joined(separator: " ")) did not exit before its deadline; it was stopped", errno: ETIMEDOUT)
         }
         return CompletedProcess(status: status, stdout: out, stderr: err)
+    }
+}
+
+/// A child says it is ready by writing a line to the fd its parent passed it (as s6's notification-fd, or
+/// sd_notify without systemd): the parent waits on the pipe instead of polling for a socket, and the child's exit
+/// (the pipe's end of stream) ends the wait as surely.
+public enum ReadinessNotification {
+    /// The fd the child is given, and the variable that names it in its environment.
+    public static let childFD: Int32 = 3
+    public static let variable = "SAGEDEV_NOTIFY_FD"
+
+    /// In the child: the fd its environment names, with the variable removed (nothing the child starts sees it).
+    /// The fd is made close-on-exec. nil when the variable is not set or names no open fd above 2.
+    public static func take(from environment: inout [String: String]) -> Int32? {
+        guard let text = environment.removeValue(forKey: variable), let fd = Int32(text), fd > 2,
+              fcntl(fd, F_SETFD, FD_CLOEXEC) == 0 else { return nil }
+        return fd
+    }
+
+    /// In the child, once ready: writes "ready" and closes the fd.
+    public static func signal(_ fd: Int32) {
+        FileDescriptor.writeAll(fd, "ready\n")
+        _ = Glibc.close(fd)
+    }
+
+    /// In the parent: true once the child has written its line; false at end of stream (it exited, or closed the
+    /// fd without a word) or at the deadline. Closes `fd`.
+    public static func wait(_ fd: Int32, deadline: Deadline) -> Bool {
+        defer { _ = Glibc.close(fd) }
+        var got: [UInt8] = []
+        while FileDescriptor.waitReadable(fd, deadline: deadline) {
+            var buffer = [UInt8](repeating: 0, count: 64)
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 && csage_errno() == EINTR { continue }
+            guard n > 0 else { return false }
+            got += buffer[0..<n]
+            if got.contains(10) { return true }
+        }
+        return false
     }
 }

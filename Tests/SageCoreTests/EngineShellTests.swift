@@ -84,6 +84,23 @@ struct AlwaysReady: Probe {
         #expect(Set(stops.suffix(2)) == ["stop postgres", "stop valkey"])
     }
 
+    /// With readiness polls 60 s apart, valkey is healthy as soon as its log says something: the line wakes the
+    /// probe that waits out its pause.
+    @Test func aLineInTheServicesLogRunsItsWaitingReadinessProbeAtOnce() throws {
+        let dir = FileManager.default.temporaryDirectory.path + "/sagedev-engine-\(UInt64.random(in: 0 ... .max))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let c = try composeTestConfig("POSTGRES_PORT=1\nVALKEY_PORT=\(try Listener.tcp(port: 0).port)\nBACKEND_PORT=3\nFRONTEND_PORT=4\n")
+        let runtime = RecordingRuntime()
+        let logs = LogStore(directory: dir)
+        let engine = Engine(config: c, runtime: runtime, logs: logs, probes: { _, _ in AlwaysReady() },
+                            schedule: ProbeSchedule(initialIntervalMilliseconds: 60_000, maximumIntervalMilliseconds: 60_000))
+        #expect(engine.up([.valkey]) == nil)
+        #expect(wait(engine) { engine.snapshot().first { $0.service == .valkey }?.running != nil })
+        #expect(engine.snapshot().first { $0.service == .valkey }?.supervisor.state == .starting)
+        logs.appendLine("valkey", "* Ready to accept connections tcp")
+        #expect(wait(engine, seconds: 10) { engine.upOutcome([.valkey]).done && engine.upOutcome([.valkey]).failure == nil })
+    }
+
     @Test func anExitReportedByTheRuntimeIsRestartedAfterTheBackoff() throws {
         let dir = FileManager.default.temporaryDirectory.path + "/sagedev-engine-\(UInt64.random(in: 0 ... .max))"
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -40,7 +40,7 @@ struct StackHarness {
             switch action {
             case .spawn(let id, let gen): spawns[id] = gen; probes[id] = nil
             case .stop(let id): stops.append(id); probes[id] = nil
-            case .probe(let id, let gen, let after, let readMarker):
+            case .probe(let id, let gen, let after, let readMarker, _):
                 probes[id] = (gen, now.nanoseconds + UInt64(after * 1e9), readMarker)
             case .runJob(let id, let gen, _): runningJobs[id] = gen
             case .scheduleTimer(let token, let after): timers.append((token, now.nanoseconds + UInt64(after * 1e9)))

@@ -37,6 +37,17 @@ import SageSystem
         #expect(h.spawned(b) == [.frontend])
     }
 
+    @Test func readinessProbesWakeOnTheServicesOutputAndLivenessProbesDoNot() throws {
+        var h = try StackHarness()
+        h.command(.up([.valkey]))
+        let started = h.started(.valkey)
+        let readiness = started.compactMap { a -> Bool? in if case .probe(.valkey, _, _, _, let wake) = a { return wake }; return nil }
+        #expect(readiness == [true])
+        let healthy = h.probe(.valkey, .ready("PONG"))
+        let liveness = healthy.compactMap { a -> Bool? in if case .probe(.valkey, _, _, _, let wake) = a { return wake }; return nil }
+        #expect(liveness == [false])
+    }
+
     @Test func upStartsWhatTheServiceDependsOn() throws {
         var h = try StackHarness()
         h.command(.up([.backend]))
@@ -102,7 +113,7 @@ import SageSystem
         h.advance(seconds: 1)
         h.started(.postgres)
         let a = h.probe(.postgres, .ready("SELECT 1 ok"))
-        let immediate = a.contains { if case .probe(.backend, _, let after, _) = $0 { return after == 0 }; return false }
+        let immediate = a.contains { if case .probe(.backend, _, let after, _, _) = $0 { return after == 0 }; return false }
         #expect(immediate, "\(a)")
         h.probe(.backend, .ready("HTTP 200"))
         #expect(h.state(.backend) == .healthy)
@@ -120,7 +131,7 @@ import SageSystem
         guard let pending = h.pendingProbe(.backend) else { Issue.record("no backend probe pending"); return }
         let a = h.send(.probed(.backend, generation: pending.generation, .notReady("no response before the deadline"),
                                latencyMilliseconds: 2000, restartMarker: nil))
-        let immediate = a.contains { if case .probe(.backend, _, let after, _) = $0 { return after == 0 }; return false }
+        let immediate = a.contains { if case .probe(.backend, _, let after, _, _) = $0 { return after == 0 }; return false }
         #expect(immediate, "\(a)")
         #expect(h.machine.units[.backend]?.supervisor.livenessFailures == 0)
         h.probe(.backend, .ready("HTTP 200"))

@@ -16,20 +16,24 @@ struct DaemonCommand: Command {
     }
 
     func run(_ context: CommandContext) throws -> Int32 {
+        var environment = context.environment
+        let readiness = ReadinessNotification.take(from: &environment)
         var ctx = context
+        ctx.environment = environment
         if let project { ctx.environment["SAGEDEV_PROJECT_DIR"] = project }
         let paths = Project.paths(ctx)
         let configured = try loadConfig(ctx, projectDirectory: paths.root)
         // The slot `up` claimed for this checkout (or, started directly, the one this claim finds).
         let claim: Claim
         do {
-            claim = try InstanceClaims.claim(for: configured, paths: paths, environment: context.environment, role: .starting(.current()))
+            claim = try InstanceClaims.claim(for: configured, paths: paths, environment: environment, role: .starting(.current()))
         } catch let e as InstanceError {
             throw CLIError(ExitCode.failure, e.message)
         }
         let config = try loadConfig(ctx, projectDirectory: paths.root, quiet: true, placement: claim.placement)
         do {
-            let daemon = try Stack.makeDaemon(config: config, paths: paths, environment: context.environment, watch: watch)
+            let daemon = try Stack.makeDaemon(config: config, paths: paths, environment: environment, watch: watch)
+            daemon.readinessFD = readiness
             return try daemon.run()
         } catch let e as Daemon.AlreadyRunning {
             throw CLIError(ExitCode.failure, e.description)

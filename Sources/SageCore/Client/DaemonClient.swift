@@ -83,10 +83,18 @@ public enum DaemonLauncher {
         try paths.ensure()
         // daemon.log accumulates across runs: a failed start shows only what this daemon wrote.
         let logStart = FileDescriptor.info(paths.daemonLog)?.size ?? 0
+        var env = environment
+        env[ReadinessNotification.variable] = String(ReadinessNotification.childFD)
         let child = try Spawner.spawn(SpawnSpec(executable: executable, arguments: [executable, "daemon", "--project", paths.root] + extraArguments,
-                                                environment: environment, workingDirectory: paths.root, newSession: true,
+                                                environment: env, workingDirectory: paths.root, newSession: true,
                                                 stdin: .null, stdout: .file(paths.daemonLog, append: true),
-                                                stderr: .file(paths.daemonLog, append: true)))
+                                                stderr: .file(paths.daemonLog, append: true), notificationPipe: true))
+        // The daemon writes to the pipe once its socket listens (no polling for the socket); a daemon that exits
+        // first closes the pipe, and the loop below says why.
+        if let fd = child.notificationFD, ReadinessNotification.wait(fd, deadline: deadline),
+           let c = try? DaemonClient.connect(paths, deadline: .after(milliseconds: 500)) {
+            return (c, true)
+        }
         while !deadline.hasPassed {
             if let c = try? DaemonClient.connect(paths, deadline: .after(milliseconds: 500)) { return (c, true) }
             if let status = child.wait(deadline: .after(milliseconds: 10)) {

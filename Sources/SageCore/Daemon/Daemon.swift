@@ -39,6 +39,8 @@ public final class Daemon: @unchecked Sendable {
     public var runtimeReason = ""
     /// Hot reload, unless the daemon was started with --no-watch.
     public var reloader: HotReloader?
+    /// Where to say the socket listens (`ReadinessNotification`), when `up` started this daemon.
+    public var readinessFD: Int32?
 
     public struct AlreadyRunning: Error, CustomStringConvertible {
         public var pid: Int32?
@@ -78,6 +80,8 @@ public final class Daemon: @unchecked Sendable {
         }
         self.server = server
         server.start()
+        // `up` waits on this rather than polling for the socket.
+        if let fd = readinessFD { ReadinessNotification.signal(fd) }
         signalWatch = Signals.handle([Signals.terminate, Signals.interrupt, Signals.hangup], queue: serverQueue) { [weak self] sig in
             guard let self else { return }
             self.engine.logs.appendLine("daemon", "received \(signalName(sig)); stopping the stack")

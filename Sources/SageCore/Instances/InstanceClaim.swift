@@ -80,8 +80,7 @@ public enum InstanceClaims {
     }
 
     static func claim(_ request: ClaimRequest, in registry: inout InstanceRegistry, probe: PortProbe) throws -> Claim {
-        // Who listens where is read only when an instance's daemon is gone (/proc/net/tcp lists every socket on
-        // the machine: milliseconds, on the path of every `up`).
+        // Who listens where is read only when an instance's daemon is gone.
         var listening: Set<Int>?
         func held(_ port: Int) -> Bool {
             if listening == nil { listening = probe.listeningPorts() }
@@ -221,13 +220,9 @@ public enum PortOccupancy {
         return nil
     }
 
-    /// Every TCP port something listens on (IPv4 and IPv6), from one read of /proc/net/tcp and tcp6.
+    /// Every TCP port something listens on (IPv4 and IPv6).
     public static func listeningPorts() -> Set<Int> {
-        var out = Set<Int>()
-        for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            if let text = FileDescriptor.readText(file) { for s in ProcFS.parseListeningSockets(text) { out.insert(s.port) } }
-        }
-        return out
+        Set(ProcFS.listeningSockets().map(\.port))
     }
 }
 

@@ -31,11 +31,14 @@ public final class Engine: @unchecked Sendable {
 
     /// The machine after the last event, for readers on any thread.
     private let published: Locked<StackMachine>
+    /// Readiness probes waiting out their pause, by service: a line in the service's log runs one at once.
+    private let wakeable = Locked<[ServiceID: Once]>([:])
 
     public init(config: Config, runtime: any ServiceRuntime, logs: LogStore, probes: @escaping ProbeFactory,
-                backoff: BackoffPolicy = BackoffPolicy(), liveness: LivenessPolicy = LivenessPolicy()) {
+                backoff: BackoffPolicy = BackoffPolicy(), liveness: LivenessPolicy = LivenessPolicy(),
+                schedule: ProbeSchedule = ProbeSchedule()) {
         var policy = StackPolicy()
-        policy.backoff = backoff; policy.liveness = liveness
+        policy.backoff = backoff; policy.liveness = liveness; policy.schedule = schedule
         let m = StackMachine(config: config, policy: policy)
         self.machine = m
         self.published = Locked(m)
@@ -46,6 +49,11 @@ public final class Engine: @unchecked Sendable {
             case .exited(let s, let status):
                 self.queue.async { self.send(.processExited(s, status)) }
             }
+        }
+        let wakeable = self.wakeable, workers = self.workers
+        _ = logs.subscribe { line in
+            guard let probe = wakeable.withValue({ $0.removeValue(forKey: ServiceID(line.service)) }) else { return }
+            workers.async { probe.run() }
         }
     }
 
@@ -259,7 +267,7 @@ public final class Engine: @unchecked Sendable {
                 do { try self.runtime.stop(id, config: c); failure = nil } catch { failure = "\(error)" }
                 self.queue.async { self.send(.stopFinished(id, failure: failure)) }
             }
-        case .probe(let id, let gen, let after, let readMarker):
+        case .probe(let id, let gen, let after, let readMarker, let wakeOnOutput):
             let probe = probeFactory(id, c)
             // A refused app: say what its processes listen on instead (native: its process group is its pid).
             let group = c.services[id]?.isApp == true && runtime.kind == "native" ? published.current.units[id]?.running?.pid : nil
@@ -278,7 +286,14 @@ public final class Engine: @unchecked Sendable {
                     self.send(.probed(id, generation: gen, outcome, latencyMilliseconds: latency, restartMarker: marker))
                 }
             }
-            if after <= 0 { workers.async(execute: run) } else { workers.asyncAfter(deadline: .now() + after, execute: run) }
+            if after <= 0 { workers.async(execute: run); return }
+            guard wakeOnOutput else { workers.asyncAfter(deadline: .now() + after, execute: run); return }
+            let once = Once(run)
+            wakeable.withValue { $0[id] = once }
+            workers.asyncAfter(deadline: .now() + after) { [wakeable] in
+                wakeable.withValue { if $0[id] === once { $0[id] = nil } }
+                once.run()
+            }
         case .runJob(let id, let gen, let spec):
             guard let runner = jobRunner else {
                 queue.async { self.send(.jobFinished(id, generation: gen, .succeeded([]))) }
@@ -303,4 +318,11 @@ public final class Engine: @unchecked Sendable {
 extension Instant {
     /// Both clocks, now: the shell reads them for every event; the machine never does.
     static func now() -> Instant { Instant(nanoseconds: monotonicNanoseconds(), wallSeconds: wallClockSeconds()) }
+}
+
+/// A closure that runs at most once, whichever caller comes first (a probe's timer, or a line in the log).
+final class Once: @unchecked Sendable {
+    private let body: Locked<(@Sendable () -> Void)?>
+    init(_ body: @escaping @Sendable () -> Void) { self.body = Locked(body) }
+    func run() { body.withValue { b -> (@Sendable () -> Void)? in defer { b = nil }; return b }?() }
 }

@@ -100,7 +100,9 @@ public enum StackAction: Sendable, Equatable {
     /// Stop the service gracefully; report `stopFinished`.
     case stop(ServiceID)
     /// Probe after a pause; report `probed`. `readRestartMarker`: also read the runtime's restart marker.
-    case probe(ServiceID, generation: Int, afterSeconds: Double, readRestartMarker: Bool)
+    /// `wakeOnOutput`: a readiness probe, which runs before its pause is over when the service writes a line
+    /// (a server says it is ready in its log: "ready to accept connections", "listening on").
+    case probe(ServiceID, generation: Int, afterSeconds: Double, readRestartMarker: Bool, wakeOnOutput: Bool = false)
     /// Run a one-shot job; report `jobFinished`.
     case runJob(ServiceID, generation: Int, JobSpec)
     /// Report `timerFired(token)` after this long.

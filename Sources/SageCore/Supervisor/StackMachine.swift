@@ -484,7 +484,7 @@ public struct StackMachine: Sendable {
                 let u = units[id]!
                 let elapsed = u.readinessStartedAt.map { now.milliseconds(since: $0) } ?? 0
                 out.append(.probe(id, generation: u.generation, afterSeconds: policy.schedule.interval(afterMilliseconds: elapsed) / 1000,
-                                  readRestartMarker: u.supervisor.state == .reloading && u.reloadMarker != nil))
+                                  readRestartMarker: u.supervisor.state == .reloading && u.reloadMarker != nil, wakeOnOutput: true))
             case .scheduleLivenessProbe(let after):
                 out.append(.probe(id, generation: units[id]!.generation, afterSeconds: after, readRestartMarker: false))
             case .scheduleRestart(let after):
