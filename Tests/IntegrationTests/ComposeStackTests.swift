@@ -133,7 +133,10 @@ import SageSystem
         #expect(try Self.valkeyCLI(p, ["ping"], password: p.valkeyPassword).stdoutText == "PONG\n")
         #expect(try Self.valkeyCLI(p, ["set", "compose-key", "kept"], password: p.valkeyPassword).stdoutText == "OK\n")
         #expect(try Self.valkeyCLI(p, ["get", "compose-key"], password: nil).stdoutText.contains("NOAUTH"))
-        #expect(Self.health(p.ports.backend)?.contains("\"version\":\"1.0.0\"") == true)
+        // (The restart on tsc's first pass can begin just after status showed all healthy: the backend answers
+        // again within seconds.)
+        #expect(waitUntil(.after(seconds: 30)) { Self.health(p.ports.backend)?.contains("\"version\":\"1.0.0\"") == true },
+                "\(Self.health(p.ports.backend) ?? "no answer")")
         #expect(Self.page(p.ports.frontend)?.contains("<title>Sage</title>") == true)
         // The real app through the published port: seeded chats from Postgres, cached in Valkey.
         let chats = try Subprocess.run(["curl", "-fsS", "--max-time", "5", "-D", "-", "http://127.0.0.1:\(p.ports.backend)/api/chats?user=1"],
