@@ -174,12 +174,17 @@ private func readyCopies(_ status: [String: Any], _ p: TestProject) -> [String: 
             && waitUntil(.after(seconds: 60)) { (try? leftovers(p)) == "" }
     }
 
-    @Test func resetsInARowReuseTheDaemonsMaintenanceSessions() throws {
+    /// A stack up, reset once and settled: the maintenance sessions the daemon then keeps.
+    private func afterOneReset() throws -> (TestProject, String) {
         let p = try TestProject()
         try up(p)
         #expect(try p.sagedev(["reset-db", "--yes"]).status == .exited(0))
         #expect(settled(p), "\(p.unmet)")
-        let first = try daemonSessions(p)
+        return (p, try daemonSessions(p))
+    }
+
+    @Test func resetsInARowReuseTheDaemonsMaintenanceSessions() throws {
+        let (p, first) = try afterOneReset()
         #expect(!first.isEmpty)
         let r = try p.sagedev(["reset-db", "--yes"])
         #expect(r.status == .exited(0), "\(r.stdoutText)\n\(r.stderrText)")
@@ -188,11 +193,7 @@ private func readyCopies(_ status: [String: Any], _ p: TestProject) -> [String: 
     }
 
     @Test func aResetAfterItsKeptSessionsWereEndedConnectsAgain() throws {
-        let p = try TestProject()
-        try up(p)
-        #expect(try p.sagedev(["reset-db", "--yes"]).status == .exited(0))
-        #expect(settled(p), "\(p.unmet)")
-        let kept = try daemonSessions(p)
+        let (p, kept) = try afterOneReset()
         // Postgres stays up; only the sessions the daemon keeps are ended (as an administrator or a pooler might).
         #expect(try value(p, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'sagedev'", database: "postgres") != "0")
         _ = try value(p, "INSERT INTO users (email, name) VALUES ('stray@example.com', 'Stray')")

@@ -98,7 +98,7 @@ public final class DatabaseManager: @unchecked Sendable {
     }
 
     /// Closes the sessions kept between operations: postgres is stopping or restarting (a smart shutdown waits for
-    /// every session), or the daemon is going away.
+    /// every session). (A daemon that exits closes them with its process.)
     public func closeIdleSessions() {
         adminSessions.closeAll()
         cacheConnections.closeAll()
