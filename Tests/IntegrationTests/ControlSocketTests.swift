@@ -100,4 +100,33 @@ import SageSystem
         #expect(ProcFS.isAlive(pid: daemonPid, startTime: nil))
         #expect(try p.sagedev(["status"]).stdoutText.contains("valkey"))
     }
+
+    /// A client that sends a burst and reads its replies only afterwards: more than the socket holds, so the daemon
+    /// waits for the socket to take more, several times, and every reply still arrives, in order.
+    @Test func repliesBeyondWhatTheSocketHoldsReachAClientThatReadsLate() throws {
+        let p = try TestProject()
+        #expect(try p.sagedev(["up", "valkey"]).status == .exited(0))
+        let c = try Socket.connect(unixPath: p.root + "/.sagedev/run/sagedev.sock", deadline: .after(seconds: 2))
+        let n = 20_000
+        var burst = [UInt8]()
+        for i in 0..<n { burst += Array("{\"v\":2,\"id\":\(i),\"cmd\":\"ping\"}\n".utf8) }
+        try c.write(burst, deadline: .after(seconds: 30))
+        // Nothing read yet: the replies back up in the daemon until the socket drains.
+        var buf = [UInt8]()
+        var lines = 0
+        let deadline = Deadline.after(seconds: 60)
+        while lines < n, !deadline.hasPassed {
+            let chunk = try c.read(deadline: deadline)
+            if chunk.isEmpty { break }
+            lines += chunk.filter { $0 == 10 }.count
+            buf += chunk
+        }
+        let replies = String(decoding: buf, as: UTF8.self).split(separator: "\n")
+        #expect(replies.count == n, "\(replies.count) replies of \(n)")
+        #expect(replies.first?.contains("\"id\":0") == true && replies.last?.contains("\"id\":\(n - 1)") == true)
+        #expect(replies.allSatisfy { $0.contains("\"ok\":true") })
+        #expect(buf.count > 256 << 10, "only \(buf.count) bytes: the socket never filled")
+        c.close()
+        #expect(try p.sagedev(["status"]).stdoutText.contains("valkey"), "the daemon stopped serving")
+    }
 }

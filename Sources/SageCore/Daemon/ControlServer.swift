@@ -81,10 +81,15 @@ public final class ControlConnection: @unchecked Sendable {
     let socket: Socket
     weak var server: ControlServer?
     private var readSource: DispatchSourceRead?
+    /// Only while a reply waits for the client to read (most connections never need one): created when a write
+    /// would block, cancelled when the outbox is empty. A source left suspended and resumed only to be cancelled at
+    /// close, beside the read source on the same fd, once crashed libdispatch's event loop
+    /// (_dispatch_source_refs_finalize_unregistration).
     private var writeSource: DispatchSourceWrite?
+    /// Sources on the socket not yet cancelled; the fd is closed when the last one has let go of it.
+    private let sourcesOnFD = Locked(0)
     private var inbox: [UInt8] = []
     private var outbox: [UInt8] = []
-    private var writeSuspended = true
     private var stallTimer: DispatchWorkItem?
     public private(set) var isClosed = false
     /// Cleanup to run when the client goes away (e.g. stop streaming logs to it).
@@ -98,16 +103,26 @@ public final class ControlConnection: @unchecked Sendable {
         guard let server else { return }
         let r = DispatchSource.makeReadSource(fileDescriptor: socket.fd, queue: server.queue)
         r.setEventHandler { [weak self] in self?.readable() }
-        let w = DispatchSource.makeWriteSource(fileDescriptor: socket.fd, queue: server.queue)
-        w.setEventHandler { [weak self] in self?.flush() }
-        // The fd may only be closed once both sources have let go of it.
-        let pending = Locked(2)
-        let socket = self.socket
-        let release: @Sendable () -> Void = { if pending.withValue({ $0 -= 1; return $0 }) == 0 { socket.close() } }
-        r.setCancelHandler(handler: release)
-        w.setCancelHandler(handler: release)
+        r.setCancelHandler(handler: releaser())
         r.resume()
         readSource = r
+    }
+
+    /// The cancel handler of a source on the socket: the last one closes the fd (the read source lives until the
+    /// connection closes, so a write source's end never closes it early).
+    private func releaser() -> @Sendable () -> Void {
+        sourcesOnFD.withValue { $0 += 1 }
+        let pending = sourcesOnFD, socket = self.socket
+        return { if pending.withValue({ $0 -= 1; return $0 }) == 0 { socket.close() } }
+    }
+
+    /// Waits for the socket to take more (a client reading slowly, e.g. `logs -f`).
+    private func awaitWritable() {
+        guard writeSource == nil, !isClosed, let server else { return }
+        let w = DispatchSource.makeWriteSource(fileDescriptor: socket.fd, queue: server.queue)
+        w.setEventHandler { [weak self] in self?.flush() }
+        w.setCancelHandler(handler: releaser())
+        w.resume()
         writeSource = w
     }
 
@@ -145,14 +160,12 @@ public final class ControlConnection: @unchecked Sendable {
         while !outbox.isEmpty {
             let written: Int?
             do { written = try socket.writeAvailable(outbox) } catch { close(); return }
-            guard let n = written else {
-                if writeSuspended { writeSuspended = false; writeSource?.resume() }
-                return
-            }
+            guard let n = written else { awaitWritable(); return }
             if n > 0 { outbox.removeFirst(n); continue }
             close(); return
         }
-        if !writeSuspended { writeSuspended = true; writeSource?.suspend() }
+        writeSource?.cancel()
+        writeSource = nil
         let done = afterWrite
         afterWrite = []
         for f in done { f() }
@@ -217,8 +230,8 @@ public final class ControlConnection: @unchecked Sendable {
         isClosed = true
         stallTimer?.cancel()
         readSource?.cancel()
-        if writeSuspended { writeSource?.resume() }
         writeSource?.cancel()
+        writeSource = nil
         socket.shutdown()
         server?.closed(self)
         for f in onClose + afterWrite { f() }
