@@ -131,6 +131,7 @@ public enum Stack {
             }
             switch start {
             case true?:
+                database.activity.startupSession.disarm()
                 // The database step that postgres's health just started recovers first thing; a second recovery
                 // beside it would only hold its lock (and the apps' start) for a few ms.
                 if engine.machineSnapshot.jobs[.database]?.state != .running { database.recoverInBackground() }
@@ -139,6 +140,7 @@ public enum Stack {
                 database.activity.begin()
                 // A session kept for the next operation would hold up a smart shutdown, and is gone after a restart.
                 database.closeIdleSessions()
+                database.activity.startupSession.arm()
             case nil: break
             }
         }

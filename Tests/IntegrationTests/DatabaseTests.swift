@@ -101,6 +101,25 @@ private let brokenThirdSeed = """
         #expect(try value(p, "SELECT count(*) FROM users") == "4")
     }
 
+    @Test func aWarmUpRunsItsDatabaseStepOnTheSessionOfTheCheckThatFoundPostgresReady() throws {
+        let p = try TestProject()
+        try up(p, watch: false)
+        #expect(try p.sagedev(["down"]).status == .exited(0))
+        try up(p, watch: false)
+        let log = FileDescriptor.readText(p.root + "/.sagedev/logs/database.log") ?? ""
+        #expect(log.contains("up: runs on the session of the check that found postgres ready"), "\(log)")
+    }
+
+    @Test func postgresStartedAloneKeepsNoSessionOnTheAppDatabase() throws {
+        let p = try TestProject()
+        let r = try p.sagedev(["up", "--no-watch", "postgres"])
+        #expect(r.status == .exited(0), "\(r.stderrText)")
+        // The check that found postgres ready kept its session; with no database step to take it, the recovery
+        // does, and closes it: a session left on the app database would block the next swap or template copy.
+        let sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = 'sage' AND application_name = 'sagedev'"
+        #expect(waitUntil(.after(seconds: 20)) { (try? value(p, sql)) == "0" }, "\((try? value(p, sql)) ?? "?") sagedev sessions on sage")
+    }
+
     @Test func resetSucceedsWhileAClientHoldsAnOpenTransaction() throws {
         let p = try TestProject()
         try up(p)

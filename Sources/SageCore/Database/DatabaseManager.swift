@@ -102,6 +102,7 @@ public final class DatabaseManager: @unchecked Sendable {
     public func closeIdleSessions() {
         adminSessions.closeAll()
         cacheConnections.closeAll()
+        activity.startupSession.close()
     }
 
     func commandRunner(_ c: Config) -> DatabaseCommandRunner? {
@@ -180,6 +181,8 @@ public final class DatabaseManager: @unchecked Sendable {
         let r = StepRecorder(op.name, sink: sink, logs: logs)
         let lock = try self.lock(r)
         defer { lock.release() }
+        // A session on the app database, kept from postgres's start for a database step that did not take it.
+        activity.startupSession.close()
         return try withAdmin(c) { admin in try execute(op, c, r, lock, admin) }
     }
 
@@ -331,7 +334,14 @@ public final class DatabaseManager: @unchecked Sendable {
                 let lock = try self.lock(nil)
                 defer { lock.release() }
                 let c = currentConfig()
-                _ = try withAdmin(c) { try recover($0, c) }
+                // The session of the check that found postgres ready, when it is still kept (then closed: it is
+                // on the app database); else a maintenance session.
+                if let app = activity.startupSession.take(endpoint(c).options()) {
+                    defer { app.close() }
+                    _ = try recover(ClusterAdmin(app), c)
+                } else {
+                    _ = try withAdmin(c) { try recover($0, c) }
+                }
             } catch {
                 logs.appendLine("database", "recovery: could not check for interrupted operations: \(error)")
                 return
@@ -402,7 +412,10 @@ public final class DatabaseManager: @unchecked Sendable {
         // database, is a cold backend of its own (about 4 ms before its first answer, on the path of every `up`).
         // The maintenance session is needed when the app database is missing or refuses connections (after an
         // interrupted swap), and to make the template (a copy of the app database, which must have no sessions).
-        if let app = try? endpoint(c).connect() {
+        // The session of the check that found postgres ready, when it was kept, is warm already.
+        let handed = activity.startupSession.take(endpoint(c).options())
+        if handed != nil { logs.appendLine("database", "up: runs on the session of the check that found postgres ready") }
+        if let app = handed ?? (try? endpoint(c).connect()) {
             defer { app.close() }
             return try beforeApps(c, r, admin: ClusterAdmin(app), app: app)
         }

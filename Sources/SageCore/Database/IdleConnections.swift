@@ -20,11 +20,17 @@ final class IdleConnections<Key: Equatable, Connection>: @unchecked Sendable {
 
     /// An idle connection to `key`, or a new one from `open`. Connections found unusable on the way are closed.
     func take(_ key: Key, orOpen open: () throws -> Connection) rethrows -> Connection {
+        if let kept = take(key) { return kept }
+        return try open()
+    }
+
+    /// An idle connection to `key`, if one is kept. Connections found unusable on the way are closed.
+    func take(_ key: Key) -> Connection? {
         while let kept = idle.withValue({ $0.popLast() }) {
             if kept.key == key && isIdle(kept.connection) { return kept.connection }
             close(kept.connection)
         }
-        return try open()
+        return nil
     }
 
     /// Keeps `connection` for the next `take`, unless it is not idle or `capacity` are kept already.

@@ -11,15 +11,27 @@ public struct PostgresProbe: Probe {
     public let password: String
     public let database: String
     public let unixSocketDirectory: String?
+    /// Where to check the server instead when `database` is missing or does not accept connections (3D000, 55000):
+    /// while postgres starts, the app database may be mid-swap, which says nothing about the server.
+    public var fallbackDatabase: String?
+    /// Offered the session of a successful check on `database`: true keeps it open for the taker, false closes it.
+    public var keep: (@Sendable (PostgresConnection) -> Bool)?
 
     public init(host: String, port: Int, user: String, password: String, database: String, unixSocketDirectory: String? = nil) {
         self.host = host; self.port = port; self.user = user; self.password = password
         self.database = database; self.unixSocketDirectory = unixSocketDirectory
     }
 
-    public var options: PostgresConnectOptions {
+    public var options: PostgresConnectOptions { options(database: database) }
+
+    /// The same check of another database (without `fallbackDatabase` and `keep`).
+    public func on(database db: String) -> PostgresProbe {
+        PostgresProbe(host: host, port: port, user: user, password: password, database: db, unixSocketDirectory: unixSocketDirectory)
+    }
+
+    func options(database db: String) -> PostgresConnectOptions {
         PostgresConnectOptions(host: host, port: port, unixSocketDirectory: unixSocketDirectory, user: user,
-                               password: password, database: database)
+                               password: password, database: db)
     }
 
     /// `postgres://sage:****@127.0.0.1:5432/sage`, or `postgres://sage:****@/sage?host=/run/pg&port=5432` for a socket.
@@ -48,8 +60,16 @@ public struct PostgresProbe: Probe {
         return outcome
     }
 
-    /// One attempt, with the SQLSTATE of a refusal (57P03 drives the fast re-check above).
+    /// One attempt, with the SQLSTATE of a refusal (57P03 drives the fast re-check above); through
+    /// `fallbackDatabase` when `database` is missing or refuses connections.
     private func checkOnce(deadline: Deadline) -> (ProbeOutcome, String?) {
+        let first = checkOnce(database: database, keeping: keep, deadline: deadline)
+        guard let fallback = fallbackDatabase, first.1 == "3D000" || first.1 == "55000" else { return first }
+        return checkOnce(database: fallback, keeping: nil, deadline: deadline)
+    }
+
+    func checkOnce(database: String, keeping keep: (@Sendable (PostgresConnection) -> Bool)?, deadline: Deadline) -> (ProbeOutcome, String?) {
+        let options = options(database: database)
         let connection: PostgresConnection
         do {
             connection = try PostgresConnection.connect(options, deadline: deadline)
@@ -58,7 +78,8 @@ public struct PostgresProbe: Probe {
         } catch {
             return (.fatal("\(error)"), nil)
         }
-        defer { connection.close() }
+        var kept = false
+        defer { if !kept { connection.close() } }
         do {
             let results = try connection.simpleQuery("SELECT 1", deadline: deadline)
             guard results.count == 1, results[0].rows == [["1"]] else {
@@ -70,6 +91,7 @@ public struct PostgresProbe: Probe {
             return (.fatal("\(error)"), nil)
         }
         let version = connection.parameters["server_version"].map { "PostgreSQL \($0)" } ?? "PostgreSQL"
+        kept = keep?(connection) ?? false
         return (.ready("\(version) at \(options.endpoint) accepted user \"\(user)\" on database \"\(database)\" and answered SELECT 1"), nil)
     }
 
