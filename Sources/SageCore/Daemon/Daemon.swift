@@ -88,7 +88,8 @@ public final class Daemon: @unchecked Sendable {
             DispatchQueue.global().async { self.shutdown(stopServices: true) }
         }
         let timer = DispatchSource.makeTimerSource(queue: DispatchQueue.global(qos: .utility))
-        timer.schedule(deadline: .now() + 0.2, repeating: 2.0, leeway: .milliseconds(200))
+        // The first refresh follows the reply to `up` instead (see `awaitHealthy`), which this would slow.
+        timer.schedule(deadline: .now() + 2.0, repeating: 2.0, leeway: .milliseconds(200))
         timer.setEventHandler { [weak self] in self?.refreshExtras() }
         timer.resume()
         extrasTimer = timer
@@ -255,7 +256,10 @@ public final class Daemon: @unchecked Sendable {
                 reply.fail(ControlError(code: "unhealthy", message: why, service: ServiceID(name),
                                         logTail: CrashExcerpt.lines(self.engine.logs.tailIncludingFile(name, 80))))
             } else {
-                reply.succeed(self.statusReport())
+                // The extras need sessions of their own (a cold postgres backend is about 8 ms): `up` prints none
+                // of them, so they are measured after the reply, for the `status` that follows.
+                reply.succeed(self.statusReport(measuringExtras: false))
+                DispatchQueue.global(qos: .utility).async { self.refreshExtras() }
             }
         }
         let observer = engine.observe { notice in
@@ -285,7 +289,9 @@ public final class Daemon: @unchecked Sendable {
 
     // MARK: status
 
-    public func statusReport() -> StatusReport {
+    /// `measuringExtras`: whether the extras (connections, memory, ready copies) of a service that just became
+    /// healthy are measured now when the background refresh has none recent; without, they are left out.
+    public func statusReport(measuringExtras: Bool = true) -> StatusReport {
         let c = engine.config
         let now = wallClockSeconds()
         var list: [ServiceStatus] = []
@@ -338,7 +344,8 @@ public final class Daemon: @unchecked Sendable {
             }
             if sup.state == .healthy, let extras {
                 // From the background refresh when recent; computed here when the service just became healthy.
-                let values = now - cached.at < 5 ? cached.values[s] ?? extras(s, c) : extras(s, c)
+                let recent = now - cached.at < 5 ? cached.values[s] : nil
+                let values = recent ?? (measuringExtras ? extras(s, c) : ServiceExtras())
                 o.connections = values.connections
                 o.memory = values.memory
                 o.readyCopies = values.readyCopies

@@ -237,7 +237,10 @@ public final class Engine: @unchecked Sendable {
         dispatchPrecondition(condition: .onQueue(queue))
         let actions = machine.handle(event, now: .now())
         published.withValue { $0 = machine }
-        for a in actions { carryOut(a) }
+        // The work first (a spawn, a probe, a job), then the notices: an observer writes to a client's socket,
+        // which should not delay the next service's start.
+        for a in actions where !a.isNotice { carryOut(a) }
+        for a in actions where a.isNotice { carryOut(a) }
         if !waiters.isEmpty {
             let m = machine
             waiters.removeAll { w in

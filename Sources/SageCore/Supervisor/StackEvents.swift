@@ -111,6 +111,9 @@ public enum StackAction: Sendable, Equatable {
     case notify(EngineNotice)
     /// Append a line to a service's log.
     case log(String, String)
+
+    /// Telling the observers, which the shell does after the work the same event asked for.
+    public var isNotice: Bool { if case .notify = self { return true } else { return false } }
 }
 
 /// The last failed build of an app's compiler (tsc under a Nest-style dev command), until a build succeeds.
