@@ -71,8 +71,10 @@ public enum Stack {
         daemon.runtimeReason = choice.reason
         // Holding the project's lock now: this process is the instance's daemon in the registry.
         let instances = InstanceStore.forUser(environment: environment)
-        do { try InstanceClaims.markDaemon(directory: paths.root, runtime: choice.runtime.rawValue, store: instances) } catch {
-            logs.appendLine("daemon", "recording this daemon in \(instances.file) failed: \(error)")
+        daemon.onListening.append {
+            do { try InstanceClaims.markDaemon(directory: paths.root, runtime: choice.runtime.rawValue, store: instances) } catch {
+                logs.appendLine("daemon", "recording this daemon in \(instances.file) failed: \(error)")
+            }
         }
         if let compose = runtime as? ComposeRuntime {
             daemon.onShutdown = { [weak engine] in
@@ -120,6 +122,9 @@ public enum Stack {
         // Each time postgres answers after it was down (or a new daemon found it), an interrupted swap is finished or
         // rolled back before the app database is probed again.
         let recoveryPending = Locked(true)
+        // The salted password for SCRAM, derived while postgres starts from the salt it gave last time.
+        let scram = SCRAMSaltHint(path: paths.run + "/postgres.scram")
+        scram.prime(password: c.postgres.password)
         database.activity.begin()
         _ = engine.observe { notice in
             guard case .changed(let s, let state, _, _) = notice, s == .postgres else { return }
@@ -132,6 +137,7 @@ public enum Stack {
             switch start {
             case true?:
                 database.activity.startupSession.disarm()
+                scram.rememberInBackground(password: engine.config.postgres.password)
                 // The database step that postgres's health just started recovers first thing; a second recovery
                 // beside it would only hold its lock (and the apps' start) for a few ms.
                 if engine.machineSnapshot.jobs[.database]?.state != .running { database.recoverInBackground() }

@@ -3,6 +3,7 @@ import Glibc
 import Foundation
 import Dispatch
 import SageSystem
+import SageWire
 @testable import SageCore
 
 /// psql with the project's .env credentials, over TCP (the real client).
@@ -118,6 +119,20 @@ private let brokenThirdSeed = """
         // does, and closes it: a session left on the app database would block the next swap or template copy.
         let sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = 'sage' AND application_name = 'sagedev'"
         #expect(waitUntil(.after(seconds: 20)) { (try? value(p, sql)) == "0" }, "\((try? value(p, sql)) ?? "?") sagedev sessions on sage")
+    }
+
+    @Test func theSaltPostgresGaveIsLeftForTheNextDaemon() throws {
+        let p = try TestProject()
+        let r = try p.sagedev(["up", "--no-watch", "postgres"])
+        #expect(r.status == .exited(0), "\(r.stderrText)")
+        // pg_authid holds SCRAM-SHA-256$<iterations>:<base64 salt>$<stored key>:<server key>.
+        let verifier = try value(p, "SELECT rolpassword FROM pg_authid WHERE rolname = current_user")
+        let fields = verifier.split(separator: "$")
+        let head = try #require(fields.count == 3 ? fields[1].split(separator: ":") : nil, "\(verifier)")
+        let salt = try #require(Base64.decode(String(head[1])))
+        let hint = SCRAMSaltHint(path: p.root + "/.sagedev/run/postgres.scram")
+        #expect(waitUntil(.after(seconds: 20)) { hint.load() != nil }, "no hint at \(hint.path)")
+        #expect(hint.load() == SCRAMSaltHint.Parameters(salt: salt, iterations: Int(head[0]) ?? -1))
     }
 
     @Test func resetSucceedsWhileAClientHoldsAnOpenTransaction() throws {

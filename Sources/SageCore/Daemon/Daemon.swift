@@ -39,6 +39,9 @@ public final class Daemon: @unchecked Sendable {
     public var runtimeReason = ""
     /// Hot reload, unless the daemon was started with --no-watch.
     public var reloader: HotReloader?
+    /// Work that need not hold up the first request (the registry entry): run in the background once the socket
+    /// listens.
+    public var onListening: [@Sendable () -> Void] = []
     /// Where to say the socket listens (`ReadinessNotification`), when `up` started this daemon.
     public var readinessFD: Int32?
 
@@ -82,6 +85,7 @@ public final class Daemon: @unchecked Sendable {
         server.start()
         // `up` waits on this rather than polling for the socket.
         if let fd = readinessFD { ReadinessNotification.signal(fd) }
+        for work in onListening { DispatchQueue.global(qos: .userInitiated).async(execute: work) }
         signalWatch = Signals.handle([Signals.terminate, Signals.interrupt, Signals.hangup], queue: serverQueue) { [weak self] sig in
             guard let self else { return }
             self.engine.logs.appendLine("daemon", "received \(signalName(sig)); stopping the stack")

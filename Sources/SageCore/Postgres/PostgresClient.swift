@@ -336,6 +336,14 @@ public enum SCRAMSaltedPasswordCache {
         return derived
     }
 
+    /// The salt and iteration count of the last derivation for `password`, if any is cached.
+    public static func lastParameters(forPassword password: String) -> SCRAMSaltHint.Parameters? {
+        let digest = SHA256.hash(Array(password.utf8))
+        return store.withValue { s in
+            s.order.last { $0.passwordDigest == digest }.map { SCRAMSaltHint.Parameters(salt: $0.salt, iterations: $0.iterations) }
+        }
+    }
+
     /// How many derivations were served from the cache and how many were computed.
     public static var statistics: (hits: Int, misses: Int) { store.withValue { ($0.hits, $0.misses) } }
 
