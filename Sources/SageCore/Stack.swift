@@ -69,7 +69,8 @@ public enum Stack {
             return extras
         }, stallSeconds: stall)
         daemon.runtimeReason = choice.reason
-        // Holding the project's lock now: this process is the instance's daemon in the registry.
+        // Holding the project's lock now, this process is the instance's daemon: the registry says so once the
+        // socket listens.
         let instances = InstanceStore.forUser(environment: environment)
         daemon.onListening.append {
             do { try InstanceClaims.markDaemon(directory: paths.root, runtime: choice.runtime.rawValue, store: instances) } catch {

@@ -30,6 +30,11 @@ struct AlwaysReady: Probe {
     func check(deadline: Deadline) -> ProbeOutcome { .ready("ok") }
 }
 
+struct AlwaysFatal: Probe {
+    var target: String { "fake" }
+    func check(deadline: Deadline) -> ProbeOutcome { .fatal("wrong password: check VALKEY_PASSWORD in .env") }
+}
+
 /// The shell around the machine, with real queues and timers but a recording runtime and probes that answer at once.
 @Suite struct EngineShellTests {
     func makeEngine(logs dir: String) throws -> (Engine, RecordingRuntime) {
@@ -99,6 +104,24 @@ struct AlwaysReady: Probe {
         #expect(engine.snapshot().first { $0.service == .valkey }?.supervisor.state == .starting)
         logs.appendLine("valkey", "* Ready to accept connections tcp")
         #expect(wait(engine, seconds: 10) { engine.upOutcome([.valkey]).done && engine.upOutcome([.valkey]).failure == nil })
+    }
+
+    /// An event's work comes before its notices: an observer that hears a service gave up (as `up`'s failure reply
+    /// does) finds the reason already in the service's log.
+    @Test func observersHearOfAGiveUpAfterItsReasonIsInTheLog() throws {
+        let dir = FileManager.default.temporaryDirectory.path + "/sagedev-engine-\(UInt64.random(in: 0 ... .max))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let c = try composeTestConfig("POSTGRES_PORT=1\nVALKEY_PORT=\(try Listener.tcp(port: 0).port)\nBACKEND_PORT=3\nFRONTEND_PORT=4\n")
+        let logs = LogStore(directory: dir)
+        let engine = Engine(config: c, runtime: RecordingRuntime(), logs: logs, probes: { _, _ in AlwaysFatal() })
+        let heard = Locked<[String]?>(nil)
+        _ = engine.observe { notice in
+            guard case .changed(.valkey, .failed, _, _) = notice else { return }
+            heard.withValue { if $0 == nil { $0 = logs.tail("valkey", 20).map(\.text) } }
+        }
+        #expect(engine.up([.valkey]) == nil)
+        #expect(wait(engine) { heard.current != nil })
+        #expect(heard.current?.contains("sagedev: wrong password: check VALKEY_PASSWORD in .env") == true, "\(heard.current ?? [])")
     }
 
     @Test func anExitReportedByTheRuntimeIsRestartedAfterTheBackoff() throws {

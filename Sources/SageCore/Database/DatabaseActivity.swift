@@ -83,7 +83,6 @@ public final class StartupSession: Sendable {
     func take(_ options: PostgresConnectOptions) -> PostgresConnection? { kept.take(options) }
 
     public func close() { kept.closeAll() }
-    var isHolding: Bool { kept.count > 0 }
 }
 
 /// The cross-process lock on `.sagedev/run/reset.lock`, marking this process's activity while held.
