@@ -1,15 +1,21 @@
 import Testing
 import Dispatch
+import Glibc
 import SageSystem
 import SageWire
 @testable import SageCore
 
 /// The session of the check that finds postgres ready, kept for the database step that follows (`StartupSession`),
-/// and the probe's fallback database, against the real PostgreSQL 18 from the toolchain. One server for the suite:
-/// each test works on sessions of its own.
+/// and the probe's fallback database, against the real PostgreSQL 18 from the toolchain. One server for the suite
+/// (each test works on sessions of its own), stopped and removed when the test process exits.
 @Suite struct StartupSessionTests {
     static let shared: Result<TestPostgres, any Error> = Result {
         let pg = try TestPostgres.make(auth: .scram)
+        atexit {
+            guard case .success(let pg) = StartupSessionTests.shared else { return }
+            pg.stop()
+            removeTree(pg.directory)
+        }
         try pg.waitForReadyLine()
         return pg
     }
