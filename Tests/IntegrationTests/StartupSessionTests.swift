@@ -55,13 +55,18 @@ import SageWire
         #expect(probe.check(deadline: .after(seconds: 10)).isReady)
     }
 
+    /// Runs a successful check whose `keep` answers `keeping`, and returns the session it was offered.
+    static func sessionOffered(_ pg: TestPostgres, keeping: Bool) -> PostgresConnection? {
+        let handed = Locked<PostgresConnection?>(nil)
+        var probe = probe(pg)
+        probe.keep = { c in handed.withValue { $0 = c }; return keeping }
+        #expect(probe.check(deadline: .after(seconds: 10)).isReady)
+        return handed.current
+    }
+
     @Test func aSuccessfulCheckHandsItsSessionToKeepAndTheSessionStillAnswers() throws {
         let pg = try Self.server()
-        let handed = Locked<PostgresConnection?>(nil)
-        var probe = Self.probe(pg)
-        probe.keep = { c in handed.withValue { $0 = c }; return true }
-        #expect(probe.check(deadline: .after(seconds: 10)).isReady)
-        let c = try #require(handed.current)
+        let c = try #require(Self.sessionOffered(pg, keeping: true))
         defer { c.close() }
         #expect(c.isIdle)
         #expect(try c.scalar("SELECT current_database()") == pg.database)
@@ -69,11 +74,8 @@ import SageWire
 
     @Test func aSessionThatKeepDeclinesIsClosed() throws {
         let pg = try Self.server()
-        let handed = Locked<PostgresConnection?>(nil)
-        var probe = Self.probe(pg)
-        probe.keep = { c in handed.withValue { $0 = c }; return false }
-        #expect(probe.check(deadline: .after(seconds: 10)).isReady)
-        #expect(handed.current?.isOpen == false)
+        let c = try #require(Self.sessionOffered(pg, keeping: false))
+        #expect(c.isOpen == false)
     }
 
     @Test func aCheckThroughTheFallbackKeepsNoSession() throws {
